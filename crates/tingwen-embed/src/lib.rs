@@ -1,0 +1,1 @@
+//! tingwen-embed (placeholder, filled in by its issue).

@@ -1,0 +1,1 @@
+//! tingwen-index (placeholder, filled in by its issue).

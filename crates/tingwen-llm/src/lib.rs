@@ -1,0 +1,1 @@
+//! tingwen-llm (placeholder, filled in by its issue).

@@ -1,0 +1,1 @@
+//! tingwen-rag (placeholder, filled in by its issue).

@@ -1,0 +1,1 @@
+//! tingwen-server (placeholder, filled in by its issue).

@@ -1,0 +1,1 @@
+//! tingwen-transcript (placeholder, filled in by its issue).

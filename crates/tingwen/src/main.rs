@@ -1,0 +1,4 @@
+//! The `tingwen` command-line tool.
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}
