@@ -301,14 +301,15 @@ pub(crate) fn clean_into(text: &str, out: &mut String) {
     let bytes = text.as_bytes();
     let mut i = 0;
     let mut pending_space = false;
+    let mut space_is_pause = false;
     let start_len = out.len();
-    let push = |out: &mut String, s: &str, pending_space: &mut bool| {
+    let push = |out: &mut String, s: &str, pending_space: &mut bool, pause: bool| {
         if s.is_empty() {
             return;
         }
         if *pending_space && out.len() > start_len {
             let left = out.chars().next_back();
-            if needs_space(left, s.chars().next()) {
+            if pause || needs_space(left, s.chars().next()) {
                 out.push(' ');
             }
         }
@@ -322,6 +323,7 @@ pub(crate) fn clean_into(text: &str, out: &mut String) {
             if let Some(len) = link_len(&rest[1..]) {
                 i += 1 + len.total;
                 pending_space = true;
+                space_is_pause = false;
                 continue;
             }
         }
@@ -331,7 +333,7 @@ pub(crate) fn clean_into(text: &str, out: &mut String) {
                     let label = inner.rsplit('|').next().unwrap_or(inner);
                     let mut cleaned = String::new();
                     clean_into(label, &mut cleaned);
-                    push(out, &cleaned, &mut pending_space);
+                    push(out, &cleaned, &mut pending_space, space_is_pause);
                     i += 4 + inner.len();
                     continue;
                 }
@@ -339,7 +341,7 @@ pub(crate) fn clean_into(text: &str, out: &mut String) {
             if let Some(len) = link_len(rest) {
                 let mut cleaned = String::new();
                 clean_into(&rest[1..1 + len.text], &mut cleaned);
-                push(out, &cleaned, &mut pending_space);
+                push(out, &cleaned, &mut pending_space, space_is_pause);
                 i += len.total;
                 continue;
             }
@@ -352,6 +354,7 @@ pub(crate) fn clean_into(text: &str, out: &mut String) {
                 .unwrap_or(rest.len());
             i += len;
             pending_space = true;
+            space_is_pause = false;
             continue;
         }
         if b == b'<' {
@@ -377,10 +380,19 @@ pub(crate) fn clean_into(text: &str, out: &mut String) {
         }
         let Some(c) = rest.chars().next() else { break };
         if c.is_whitespace() {
-            pending_space = true;
+            // A line break between Chinese characters is layout; a space
+            // there is a speech-recognition pause and is kept.
+            if c != '\n' && c != '\r' && !pending_space {
+                pending_space = true;
+                space_is_pause = true;
+            } else if c == '\n' || c == '\r' {
+                pending_space = true;
+                space_is_pause = false;
+            }
         } else {
             let mut buf = [0u8; 4];
-            push(out, c.encode_utf8(&mut buf), &mut pending_space);
+            push(out, c.encode_utf8(&mut buf), &mut pending_space, space_is_pause);
+            space_is_pause = false;
         }
         i += c.len_utf8();
     }
@@ -467,10 +479,12 @@ mod tests {
     fn cleaning_removes_markup_but_keeps_link_text() {
         assert_eq!(
             clean("看**DeepSeek**的 [论文](https://x.org/a) ![图](https://i/x.png) 见 https://a.b/c?d=1 和 [[00-元语/AI]]"),
-            "看DeepSeek的论文见和 00-元语/AI"
+            "看DeepSeek的 论文见和 00-元语/AI"
         );
         assert_eq!(clean("<v Bob>Hello <i>there</i></v>\nfriend"), "Hello there friend");
         assert_eq!(clean("是\nAction\n，是"), "是 Action ，是");
+        assert_eq!(clean("两年零六个月\n我们"), "两年零六个月我们");
+        assert_eq!(clean("两年零六个月 我们"), "两年零六个月 我们");
     }
 
     #[test]
