@@ -66,7 +66,8 @@ fn section_prefix(input: &ChunkInput<'_>, id: usize) -> Option<String> {
 /// The encoder's text for units `[start, end)`.
 fn embed_text(input: &ChunkInput<'_>, start: usize, end: usize, with_prefix: bool) -> String {
     let units = &input.units[start..end];
-    let mut text = String::with_capacity(units.iter().map(|u| u.clean.len() + 1).sum::<usize>() + 64);
+    let mut text =
+        String::with_capacity(units.iter().map(|u| u.clean.len() + 1).sum::<usize>() + 64);
     if with_prefix {
         if let Some(prefix) = section_prefix(input, units[0].section) {
             text.push_str(&prefix);
@@ -156,7 +157,14 @@ pub(crate) fn chunk_units(input: &ChunkInput<'_>, warnings: &mut Vec<String>) ->
 /// The best end in `[must_reach, overflow]` for a chunk that cannot take
 /// the unit at `overflow`: the strongest boundary once the chunk is at
 /// least 60% of the target, the latest among equals.
-fn best_break(units: &[Unit], cumulative: &[usize], start: usize, must_reach: usize, overflow: usize, target: usize) -> usize {
+fn best_break(
+    units: &[Unit],
+    cumulative: &[usize],
+    start: usize,
+    must_reach: usize,
+    overflow: usize,
+    target: usize,
+) -> usize {
     let min_tokens = target * 3 / 5;
     let mut best = overflow;
     let mut best_strength = strength(units.get(overflow).map_or(Break::Section, |u| u.brk));
@@ -175,7 +183,13 @@ fn best_break(units: &[Unit], cumulative: &[usize], start: usize, must_reach: us
 
 /// Shrinks `[start, end)` until its embed text fits `max_tokens` as the
 /// real counter measures it; drops the heading prefix as a last resort.
-fn fit(input: &ChunkInput<'_>, start: usize, mut end: usize, must_reach: usize, warnings: &mut Vec<String>) -> (usize, String) {
+fn fit(
+    input: &ChunkInput<'_>,
+    start: usize,
+    mut end: usize,
+    must_reach: usize,
+    warnings: &mut Vec<String>,
+) -> (usize, String) {
     let max = input.options.max_tokens;
     loop {
         let text = embed_text(input, start, end, true);
@@ -220,7 +234,13 @@ fn next_start(input: &ChunkInput<'_>, start: usize, end: usize) -> usize {
     back
 }
 
-fn make_chunk(input: &ChunkInput<'_>, ordinal: usize, start: usize, end: usize, embed_text: String) -> Chunk {
+fn make_chunk(
+    input: &ChunkInput<'_>,
+    ordinal: usize,
+    start: usize,
+    end: usize,
+    embed_text: String,
+) -> Chunk {
     let units = &input.units[start..end];
     let mut speakers: Vec<String> = Vec::new();
     let mut time: Option<TimeRange> = None;

@@ -215,7 +215,9 @@ pub fn detect_format(doc_id: &str, text: &str) -> SourceFormat {
     let mut head_lines = start.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = head_lines.next().unwrap_or("");
     let second = head_lines.next().unwrap_or("");
-    if first.contains("-->") || (first.bytes().all(|b| b.is_ascii_digit()) && second.contains("-->")) {
+    if first.contains("-->")
+        || (first.bytes().all(|b| b.is_ascii_digit()) && second.contains("-->"))
+    {
         return SourceFormat::Srt;
     }
     if text.starts_with("---\n") || text.starts_with("---\r\n") {
@@ -229,7 +231,11 @@ pub fn detect_format(doc_id: &str, text: &str) -> SourceFormat {
     let mut ending = 0usize;
     for line in sample.lines().map(str::trim).filter(|l| !l.is_empty()) {
         lines += 1;
-        if line.starts_with('#') || line.starts_with("**") || line.starts_with("![") || line.starts_with("- ") {
+        if line.starts_with('#')
+            || line.starts_with("**")
+            || line.starts_with("![")
+            || line.starts_with("- ")
+        {
             markdown += 1;
         }
         if line.chars().count() <= 40 {
@@ -243,7 +249,10 @@ pub fn detect_format(doc_id: &str, text: &str) -> SourceFormat {
         return SourceFormat::Markdown;
     }
     let chars = sample.chars().count().max(1);
-    let terminators = sample.chars().filter(|c| matches!(c, '。' | '！' | '？' | '!' | '?' | '.')).count();
+    let terminators = sample
+        .chars()
+        .filter(|c| matches!(c, '。' | '！' | '？' | '!' | '?' | '.'))
+        .count();
     let pauses = sample
         .bytes()
         .enumerate()
@@ -262,7 +271,10 @@ fn floor_char_boundary(text: &str, at: usize) -> usize {
     if at >= text.len() {
         return text.len();
     }
-    (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0)
+    (0..=at)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0)
 }
 
 /// Whether the space at byte `i` sits between two Han characters.
@@ -317,17 +329,31 @@ pub fn load(
     let mut meta_speakers = Vec::new();
     match format {
         SourceFormat::Srt | SourceFormat::WebVtt => {
-            let title = subtitles::read_cues(&mut builder, body_start, format == SourceFormat::WebVtt, &mut warnings);
+            let title = subtitles::read_cues(
+                &mut builder,
+                body_start,
+                format == SourceFormat::WebVtt,
+                &mut warnings,
+            );
             meta.title = title.unwrap_or_default();
         }
         SourceFormat::WhisperJson => {
             subtitles::read_whisper_json(&mut builder, doc_id, body_start, &mut warnings)?;
         }
-        SourceFormat::Markdown | SourceFormat::PlainText | SourceFormat::Captions | SourceFormat::AsrText => {
+        SourceFormat::Markdown
+        | SourceFormat::PlainText
+        | SourceFormat::Captions
+        | SourceFormat::AsrText => {
             let front = meta::parse_front_matter(source, body_start, &mut warnings);
             meta = front.meta;
             meta_speakers = front.speakers;
-            let body = text::read_text(&mut builder, front.body_start, format, &mut meta, &mut meta_speakers);
+            let body = text::read_text(
+                &mut builder,
+                front.body_start,
+                format,
+                &mut meta,
+                &mut meta_speakers,
+            );
             if meta.title.is_empty() {
                 meta.title = body.first_heading.unwrap_or_default();
             }
@@ -354,7 +380,9 @@ pub fn load(
         &mut warnings,
     );
     if chunks.is_empty() {
-        warnings.push(format!("{doc_id}: no transcript text found (only metadata or markup)"));
+        warnings.push(format!(
+            "{doc_id}: no transcript text found (only metadata or markup)"
+        ));
     }
     let content_hash = hex::encode(Sha256::digest(bytes));
     Ok(Transcript {
@@ -371,6 +399,7 @@ pub fn load(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -379,20 +408,40 @@ mod tests {
         let options = ChunkOptions::default();
         assert!(validate(&options).is_ok());
         assert!(options.target_tokens <= options.max_tokens && options.max_tokens < 512);
-        assert!(validate(&ChunkOptions { target_tokens: 10, max_tokens: 5, overlap_tokens: 0 }).is_err());
+        assert!(validate(&ChunkOptions {
+            target_tokens: 10,
+            max_tokens: 5,
+            overlap_tokens: 0
+        })
+        .is_err());
     }
 
     #[test]
     fn detects_formats_by_extension_and_content() {
         assert_eq!(detect_format("a.srt", "x"), SourceFormat::Srt);
-        assert_eq!(detect_format("a.txt", "WEBVTT\n\n00:01.000 --> 00:02.000\nhi"), SourceFormat::WebVtt);
-        assert_eq!(detect_format("a.txt", "1\n00:00:01,000 --> 00:00:02,000\nhi"), SourceFormat::Srt);
-        assert_eq!(detect_format("a", "{\"segments\": [{\"start\": 0}]}"), SourceFormat::WhisperJson);
-        assert_eq!(detect_format("a.txt", "---\ntitle: x\n---\nbody"), SourceFormat::Markdown);
+        assert_eq!(
+            detect_format("a.txt", "WEBVTT\n\n00:01.000 --> 00:02.000\nhi"),
+            SourceFormat::WebVtt
+        );
+        assert_eq!(
+            detect_format("a.txt", "1\n00:00:01,000 --> 00:00:02,000\nhi"),
+            SourceFormat::Srt
+        );
+        assert_eq!(
+            detect_format("a", "{\"segments\": [{\"start\": 0}]}"),
+            SourceFormat::WhisperJson
+        );
+        assert_eq!(
+            detect_format("a.txt", "---\ntitle: x\n---\nbody"),
+            SourceFormat::Markdown
+        );
         let asr = "我们 今天 来聊 一下 这个 问题 然后 就是 说 我们 ".repeat(20);
         assert_eq!(detect_format("a.txt", &asr), SourceFormat::AsrText);
         let captions = "大家好\n这里是节目\n今天我们聊聊\n".repeat(10);
         assert_eq!(detect_format("a.txt", &captions), SourceFormat::Captions);
-        assert_eq!(detect_format("a.txt", "One sentence. Another one here."), SourceFormat::PlainText);
+        assert_eq!(
+            detect_format("a.txt", "One sentence. Another one here."),
+            SourceFormat::PlainText
+        );
     }
 }

@@ -33,7 +33,9 @@ pub(crate) fn field_for_key(key: &str) -> Option<Field> {
         "title" | "标题" | "题目" | "名称" => Field::Title,
         "date" | "published" | "pubdate" | "publish_date" | "发布日期" | "日期" | "发布时间"
         | "时间" => Field::Date,
-        "author" | "channel" | "作者" | "频道" | "发布者" | "up主" | "公众号" => Field::Author,
+        "author" | "channel" | "作者" | "频道" | "发布者" | "up主" | "公众号" => {
+            Field::Author
+        }
         "url" | "link" | "original_url" | "video" | "原文链接" | "链接" | "原文" | "网址"
         | "视频链接" => Field::Url,
         "source" | "来源" | "出处" => Field::Source,
@@ -70,10 +72,20 @@ pub(crate) fn normalise_date(value: &str) -> String {
 }
 
 /// Records one `key: value` pair; values already set are kept (first wins).
-pub(crate) fn apply(meta: &mut DocumentMeta, speakers: &mut Vec<String>, field: Field, values: Vec<String>) {
+pub(crate) fn apply(
+    meta: &mut DocumentMeta,
+    speakers: &mut Vec<String>,
+    field: Field,
+    values: Vec<String>,
+) {
     let values: Vec<String> = values
         .into_iter()
-        .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'').trim().to_string())
+        .map(|v| {
+            v.trim()
+                .trim_matches(|c| c == '"' || c == '\'')
+                .trim()
+                .to_string()
+        })
         .filter(|v| !v.is_empty())
         .collect();
     let Some(first) = values.first().cloned() else {
@@ -132,7 +144,11 @@ fn yaml_strings(value: &serde_yaml::Value) -> Vec<String> {
 /// Reads front matter starting at `start` (just after any BOM). Problems
 /// become warnings: an unclosed block is treated as body text, invalid
 /// YAML falls back to reading `key: value` lines.
-pub(crate) fn parse_front_matter(source: &str, start: usize, warnings: &mut Vec<String>) -> FrontMatter {
+pub(crate) fn parse_front_matter(
+    source: &str,
+    start: usize,
+    warnings: &mut Vec<String>,
+) -> FrontMatter {
     let mut front = FrontMatter {
         body_start: start,
         ..FrontMatter::default()
@@ -146,7 +162,9 @@ pub(crate) fn parse_front_matter(source: &str, start: usize, warnings: &mut Vec<
     let mut offset = first_line_end;
     let mut close: Option<(usize, usize)> = None;
     while offset < text.len() {
-        let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i + 1);
+        let line_end = text[offset..]
+            .find('\n')
+            .map_or(text.len(), |i| offset + i + 1);
         let line = text[offset..line_end].trim_end();
         if line == "---" || line == "..." {
             close = Some((offset, line_end));
@@ -168,7 +186,12 @@ pub(crate) fn parse_front_matter(source: &str, start: usize, warnings: &mut Vec<
             for (key, value) in &map {
                 let Some(key) = key.as_str() else { continue };
                 if let Some(field) = field_for_key(key) {
-                    apply(&mut front.meta, &mut front.speakers, field, yaml_strings(value));
+                    apply(
+                        &mut front.meta,
+                        &mut front.speakers,
+                        field,
+                        yaml_strings(value),
+                    );
                 }
             }
         }
@@ -181,7 +204,12 @@ pub(crate) fn parse_front_matter(source: &str, start: usize, warnings: &mut Vec<
             for line in yaml.lines() {
                 if let Some((key, value)) = split_key_value(line) {
                     if let Some(field) = field_for_key(key) {
-                        apply(&mut front.meta, &mut front.speakers, field, vec![value.to_string()]);
+                        apply(
+                            &mut front.meta,
+                            &mut front.speakers,
+                            field,
+                            vec![value.to_string()],
+                        );
                     }
                 }
             }
@@ -205,6 +233,7 @@ pub(crate) fn split_key_value(line: &str) -> Option<(&str, &str)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -217,7 +246,10 @@ mod tests {
         assert_eq!(front.meta.title, "标题A");
         assert_eq!(front.meta.date.as_deref(), Some("2026-01-10"));
         assert_eq!(front.meta.author.as_deref(), Some("卡兹克"));
-        assert_eq!(front.meta.url.as_deref(), Some("https://mp.weixin.qq.com/s?x=1"));
+        assert_eq!(
+            front.meta.url.as_deref(),
+            Some("https://mp.weixin.qq.com/s?x=1")
+        );
         assert_eq!(&text[front.body_start..], "正文");
     }
 

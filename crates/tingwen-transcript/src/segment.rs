@@ -90,7 +90,9 @@ pub(crate) fn split_sentences(source: &str, start: usize, end: usize, out: &mut 
             true
         } else if c == '!' || c == '?' {
             let next = text[i + 1..].chars().next();
-            next.is_none_or(|n| n.is_whitespace() || is_wide(n) || is_closer(n) || n == '!' || n == '?')
+            next.is_none_or(|n| {
+                n.is_whitespace() || is_wide(n) || is_closer(n) || n == '!' || n == '?'
+            })
         } else if c == '.' {
             period_ends_sentence(text, i)
         } else {
@@ -108,7 +110,13 @@ pub(crate) fn split_sentences(source: &str, start: usize, end: usize, out: &mut 
                 break;
             }
         }
-        push_piece(source, start + sentence_start, start + boundary, first_new, out);
+        push_piece(
+            source,
+            start + sentence_start,
+            start + boundary,
+            first_new,
+            out,
+        );
         sentence_start = boundary;
     }
     push_piece(source, start + sentence_start, end, first_new, out);
@@ -159,7 +167,10 @@ pub(crate) fn trim_span(source: &str, mut start: usize, mut end: usize) -> Optio
                 continue;
             }
         }
-        if text.chars().all(|c| matches!(c, '*' | '_' | '#' | '-' | '=' | '>' | '|' | '`')) {
+        if text
+            .chars()
+            .all(|c| matches!(c, '*' | '_' | '#' | '-' | '=' | '>' | '|' | '`'))
+        {
             return None;
         }
         return Some(Span::new(start, end));
@@ -223,7 +234,12 @@ fn pack(pieces: &[Span], budget: usize, measure: &dyn Fn(Span) -> usize) -> Vec<
 
 /// Cuts a span with no usable break into pieces of at most `budget` as
 /// measured, at character boundaries.
-fn hard_split(source: &str, span: Span, budget: usize, measure: &dyn Fn(Span) -> usize) -> Vec<Span> {
+fn hard_split(
+    source: &str,
+    span: Span,
+    budget: usize,
+    measure: &dyn Fn(Span) -> usize,
+) -> Vec<Span> {
     let mut pieces = Vec::new();
     let mut start = span.start;
     while start < span.end {
@@ -237,7 +253,10 @@ fn hard_split(source: &str, span: Span, budget: usize, measure: &dyn Fn(Span) ->
         // Proportional guess, then shrink until it fits (at least one char).
         let mut take = (total_chars * budget / total).max(1);
         loop {
-            let end = text.char_indices().nth(take).map_or(span.end, |(i, _)| start + i);
+            let end = text
+                .char_indices()
+                .nth(take)
+                .map_or(span.end, |(i, _)| start + i);
             if take == 1 || measure(Span::new(start, end)) <= budget {
                 pieces.push(Span::new(start, end));
                 start = end;
@@ -328,7 +347,10 @@ pub(crate) fn clean_into(text: &str, out: &mut String) {
             }
         }
         if b == b'[' {
-            if let Some(inner) = rest.strip_prefix("[[").and_then(|r| r.find("]]").map(|e| &r[..e])) {
+            if let Some(inner) = rest
+                .strip_prefix("[[")
+                .and_then(|r| r.find("]]").map(|e| &r[..e]))
+            {
                 if !inner.contains('\n') {
                     let label = inner.rsplit('|').next().unwrap_or(inner);
                     let mut cleaned = String::new();
@@ -350,7 +372,9 @@ pub(crate) fn clean_into(text: &str, out: &mut String) {
             || (b == b'w' && rest.starts_with("www."))
         {
             let len = rest
-                .find(|c: char| c.is_whitespace() || !c.is_ascii() || matches!(c, ')' | ']' | '>' | '"' | '\''))
+                .find(|c: char| {
+                    c.is_whitespace() || !c.is_ascii() || matches!(c, ')' | ']' | '>' | '"' | '\'')
+                })
                 .unwrap_or(rest.len());
             i += len;
             pending_space = true;
@@ -391,7 +415,12 @@ pub(crate) fn clean_into(text: &str, out: &mut String) {
             }
         } else {
             let mut buf = [0u8; 4];
-            push(out, c.encode_utf8(&mut buf), &mut pending_space, space_is_pause);
+            push(
+                out,
+                c.encode_utf8(&mut buf),
+                &mut pending_space,
+                space_is_pause,
+            );
             space_is_pause = false;
         }
         i += c.len_utf8();
@@ -431,6 +460,7 @@ fn link_len(s: &str) -> Option<LinkLen> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -444,7 +474,14 @@ mod tests {
     fn chinese_sentences_keep_closing_quotes() {
         assert_eq!(
             sentences("他说：“今天很好。”我们走吧！真的吗？好……那就这样；再见"),
-            vec!["他说：“今天很好。”", "我们走吧！", "真的吗？", "好……", "那就这样；", "再见"]
+            vec![
+                "他说：“今天很好。”",
+                "我们走吧！",
+                "真的吗？",
+                "好……",
+                "那就这样；",
+                "再见"
+            ]
         );
     }
 
@@ -452,18 +489,28 @@ mod tests {
     fn english_abbreviations_and_decimals() {
         assert_eq!(
             sentences("Mr. Smith paid 3.5 dollars, e.g. for tea. He left at 5 p.m. today! Did he?"),
-            vec!["Mr. Smith paid 3.5 dollars, e.g. for tea.", "He left at 5 p.m. today!", "Did he?"]
+            vec![
+                "Mr. Smith paid 3.5 dollars, e.g. for tea.",
+                "He left at 5 p.m. today!",
+                "Did he?"
+            ]
         );
         assert_eq!(
             sentences("The U.S. economy grew. J. K. Rowling wrote it."),
             vec!["The U.S. economy grew.", "J. K. Rowling wrote it."]
         );
-        assert_eq!(sentences("Visit example.com now. Ok"), vec!["Visit example.com now.", "Ok"]);
+        assert_eq!(
+            sentences("Visit example.com now. Ok"),
+            vec!["Visit example.com now.", "Ok"]
+        );
     }
 
     #[test]
     fn punctuation_only_tail_joins_previous_sentence() {
-        assert_eq!(sentences("是\nAction\n，是\nDoing things\n。"), vec!["是\nAction\n，是\nDoing things\n。"]);
+        assert_eq!(
+            sentences("是\nAction\n，是\nDoing things\n。"),
+            vec!["是\nAction\n，是\nDoing things\n。"]
+        );
         assert_eq!(sentences("好的。\n。"), vec!["好的。\n。"]);
     }
 
@@ -481,7 +528,10 @@ mod tests {
             clean("看**DeepSeek**的 [论文](https://x.org/a) ![图](https://i/x.png) 见 https://a.b/c?d=1 和 [[00-元语/AI]]"),
             "看DeepSeek的 论文见和 00-元语/AI"
         );
-        assert_eq!(clean("<v Bob>Hello <i>there</i></v>\nfriend"), "Hello there friend");
+        assert_eq!(
+            clean("<v Bob>Hello <i>there</i></v>\nfriend"),
+            "Hello there friend"
+        );
         assert_eq!(clean("是\nAction\n，是"), "是 Action ，是");
         assert_eq!(clean("两年零六个月\n我们"), "两年零六个月我们");
         assert_eq!(clean("两年零六个月 我们"), "两年零六个月 我们");
@@ -493,7 +543,13 @@ mod tests {
         let measure = |s: Span| text[s.start..s.end].chars().count();
         let pieces = split_long(text, Span::new(0, text.len()), 24, true, &measure);
         let parts: Vec<&str> = pieces.iter().map(|s| &text[s.start..s.end]).collect();
-        assert_eq!(parts, vec!["我们算是正好是两年零六个月 我们做第二期", "因为这两年的时间 AI 我的感觉是突飞猛进"]);
+        assert_eq!(
+            parts,
+            vec![
+                "我们算是正好是两年零六个月 我们做第二期",
+                "因为这两年的时间 AI 我的感觉是突飞猛进"
+            ]
+        );
     }
 
     #[test]

@@ -40,10 +40,14 @@ fn parse_timing(line: &str) -> Result<TimeRange, String> {
         .split_once("-->")
         .ok_or_else(|| format!("no '-->' in timing line '{}'", line.trim()))?;
     let right = right.split_whitespace().next().unwrap_or("");
-    let start = parse_clock(left).ok_or_else(|| format!("malformed start time '{}'", left.trim()))?;
+    let start =
+        parse_clock(left).ok_or_else(|| format!("malformed start time '{}'", left.trim()))?;
     let end = parse_clock(right).ok_or_else(|| format!("malformed end time '{right}'"))?;
     if end < start {
-        return Err(format!("end time {right} is before start time {}", left.trim()));
+        return Err(format!(
+            "end time {right} is before start time {}",
+            left.trim()
+        ));
     }
     Ok(TimeRange { start, end })
 }
@@ -84,7 +88,11 @@ fn blocks(source: &str, from: usize) -> Vec<Vec<Span>> {
 }
 
 fn line_number(source: &str, offset: usize) -> usize {
-    source.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1
+    source.as_bytes()[..offset]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// `<v Name>` / `<v.loud Name>` at the start of a cue: the speaker and the
@@ -101,7 +109,12 @@ fn voice_tag(text: &str) -> Option<(&str, usize)> {
 }
 
 /// Reads SRT or WebVTT cues: one unit per cue, with its time and voice.
-pub(crate) fn read_cues(builder: &mut Builder<'_>, body_start: usize, vtt: bool, warnings: &mut Vec<String>) -> Option<String> {
+pub(crate) fn read_cues(
+    builder: &mut Builder<'_>,
+    body_start: usize,
+    vtt: bool,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
     let source = builder.source;
     let mut title = None;
     let mut previous_speaker: Option<usize> = None;
@@ -112,13 +125,19 @@ pub(crate) fn read_cues(builder: &mut Builder<'_>, body_start: usize, vtt: bool,
         if vtt {
             let first = line_text(0).trim_start();
             if block_index == 0 && first.starts_with("WEBVTT") {
-                let header = first.trim_start_matches("WEBVTT").trim_start_matches([' ', '-', '\t']).trim();
+                let header = first
+                    .trim_start_matches("WEBVTT")
+                    .trim_start_matches([' ', '-', '\t'])
+                    .trim();
                 if !header.is_empty() {
                     title = Some(header.to_string());
                 }
                 continue;
             }
-            if first.starts_with("NOTE") || first.starts_with("STYLE") || first.starts_with("REGION") {
+            if first.starts_with("NOTE")
+                || first.starts_with("STYLE")
+                || first.starts_with("REGION")
+            {
                 continue;
             }
         }
@@ -143,7 +162,9 @@ pub(crate) fn read_cues(builder: &mut Builder<'_>, body_start: usize, vtt: bool,
                 }
             },
             None => {
-                let skip = usize::from(block.len() > 1 && line_text(0).trim().bytes().all(|b| b.is_ascii_digit()));
+                let skip = usize::from(
+                    block.len() > 1 && line_text(0).trim().bytes().all(|b| b.is_ascii_digit()),
+                );
                 broken += 1;
                 warnings.push(format!(
                     "cue at line {}: no timing line; kept its text without a time",
@@ -158,7 +179,9 @@ pub(crate) fn read_cues(builder: &mut Builder<'_>, body_start: usize, vtt: bool,
         cue_count += 1;
         let start = block[text_from].start;
         let end = block[block.len() - 1].end;
-        let Some(mut span) = trim_span(source, start, end) else { continue };
+        let Some(mut span) = trim_span(source, start, end) else {
+            continue;
+        };
         let mut speaker = None;
         if let Some((name, after)) = voice_tag(&source[span.start..span.end]) {
             speaker = Some(builder.speaker_id(name));
@@ -175,7 +198,16 @@ pub(crate) fn read_cues(builder: &mut Builder<'_>, body_start: usize, vtt: bool,
             Break::Paragraph
         };
         previous_speaker = speaker.or(previous_speaker);
-        builder.add_block(span.start, span.end, Some(start), brk, speaker, 0, time, Division::Whole);
+        builder.add_block(
+            span.start,
+            span.end,
+            Some(start),
+            brk,
+            speaker,
+            0,
+            time,
+            Division::Whole,
+        );
     }
     if cue_count > 0 && broken == cue_count {
         warnings.push("no cue had a valid timing line; the text is kept without times".to_string());
@@ -205,7 +237,8 @@ struct WhisperSegment<'a> {
 fn raw_span(source: &str, raw: &RawValue) -> Option<Span> {
     let text = raw.get();
     let offset = (text.as_ptr() as usize).checked_sub(source.as_ptr() as usize)?;
-    (source.get(offset..offset + text.len()) == Some(text)).then(|| Span::new(offset, offset + text.len()))
+    (source.get(offset..offset + text.len()) == Some(text))
+        .then(|| Span::new(offset, offset + text.len()))
 }
 
 /// Reads Whisper-style JSON: one unit per segment; spans point at the text
@@ -243,14 +276,21 @@ pub(crate) fn read_whisper_json(
             }
         };
         let Some(raw) = raw_span(json, text_raw) else {
-            warnings.push(format!("segment {index}: could not locate its text in the file; skipped"));
+            warnings.push(format!(
+                "segment {index}: could not locate its text in the file; skipped"
+            ));
             continue;
         };
-        let clock = |value: Option<&RawValue>| value.and_then(|v| v.get().trim().parse::<f64>().ok());
+        let clock =
+            |value: Option<&RawValue>| value.and_then(|v| v.get().trim().parse::<f64>().ok());
         let time = match (clock(segment.start), clock(segment.end)) {
-            (Some(start), Some(end)) if end >= start && start >= 0.0 => Some(TimeRange { start, end }),
+            (Some(start), Some(end)) if end >= start && start >= 0.0 => {
+                Some(TimeRange { start, end })
+            }
             _ => {
-                warnings.push(format!("segment {index}: missing or invalid start/end; kept without a time"));
+                warnings.push(format!(
+                    "segment {index}: missing or invalid start/end; kept without a time"
+                ));
                 None
             }
         };
@@ -274,6 +314,7 @@ pub(crate) fn read_whisper_json(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -287,7 +328,10 @@ mod tests {
         assert!(parse_timing("00:00:01,000 --> 00:00:00,500").is_err());
         assert_eq!(
             parse_timing("00:01.000 --> 00:04.000 align:start").ok(),
-            Some(TimeRange { start: 1.0, end: 4.0 })
+            Some(TimeRange {
+                start: 1.0,
+                end: 4.0
+            })
         );
     }
 

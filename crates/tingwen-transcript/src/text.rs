@@ -39,7 +39,9 @@ fn memchr_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|b| *b == b'\n')
 }
 
-const SENTENCE_PUNCT: &[char] = &['。', '，', '！', '？', ',', '.', '!', '?', '：', ':', '；', ';', '、'];
+const SENTENCE_PUNCT: &[char] = &[
+    '。', '，', '！', '？', ',', '.', '!', '?', '：', ':', '；', ';', '、',
+];
 
 /// `**Name**: text`, `**Name：** text` → (name, byte offset of the text).
 fn bold_label(line: &str) -> Option<(&str, usize)> {
@@ -48,14 +50,18 @@ fn bold_label(line: &str) -> Option<(&str, usize)> {
     let close = rest.find("**")?;
     let inner = &rest[..close];
     let after = inner_start + close + 2;
-    let (name, content) = if let Some(name) = inner.strip_suffix(':').or_else(|| inner.strip_suffix('：')) {
-        (name, after)
-    } else {
-        let tail = &line[after..];
-        let trimmed = tail.trim_start();
-        let colon = trimmed.chars().next().filter(|c| *c == ':' || *c == '：')?;
-        (inner, after + (tail.len() - trimmed.len()) + colon.len_utf8())
-    };
+    let (name, content) =
+        if let Some(name) = inner.strip_suffix(':').or_else(|| inner.strip_suffix('：')) {
+            (name, after)
+        } else {
+            let tail = &line[after..];
+            let trimmed = tail.trim_start();
+            let colon = trimmed.chars().next().filter(|c| *c == ':' || *c == '：')?;
+            (
+                inner,
+                after + (tail.len() - trimmed.len()) + colon.len_utf8(),
+            )
+        };
     let name = name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > 24 || name.contains(SENTENCE_PUNCT) {
@@ -109,7 +115,10 @@ fn setext_level(line: &str) -> Option<usize> {
 
 fn is_thematic_break(line: &str) -> bool {
     let t: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-    t.len() >= 3 && (t.bytes().all(|b| b == b'-') || t.bytes().all(|b| b == b'*') || t.bytes().all(|b| b == b'_'))
+    t.len() >= 3
+        && (t.bytes().all(|b| b == b'-')
+            || t.bytes().all(|b| b == b'*')
+            || t.bytes().all(|b| b == b'_'))
 }
 
 fn is_image_line(line: &str) -> bool {
@@ -121,30 +130,35 @@ fn is_image_line(line: &str) -> bool {
 fn block_marker(line: &str) -> Option<usize> {
     let indent = line.len() - line.trim_start().len();
     let t = &line[indent..];
-    let marker = if t.starts_with("- ") || t.starts_with("* ") || t.starts_with("+ ") || t.starts_with("> ") {
-        1
-    } else if t.starts_with('|') {
-        return Some(indent);
-    } else {
-        let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-        if digits > 0 && digits < 4 && t[digits..].starts_with(['.', ')', '、']) {
-            let punct = t[digits..].chars().next().map_or(1, char::len_utf8);
-            let after = &t[digits + punct..];
-            if !(after.starts_with([' ', '\t']) || after.is_empty()) {
+    let marker =
+        if t.starts_with("- ") || t.starts_with("* ") || t.starts_with("+ ") || t.starts_with("> ")
+        {
+            1
+        } else if t.starts_with('|') {
+            return Some(indent);
+        } else {
+            let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+            if digits > 0 && digits < 4 && t[digits..].starts_with(['.', ')', '、']) {
+                let punct = t[digits..].chars().next().map_or(1, char::len_utf8);
+                let after = &t[digits + punct..];
+                if !(after.starts_with([' ', '\t']) || after.is_empty()) {
+                    return None;
+                }
+                digits + punct
+            } else {
                 return None;
             }
-            digits + punct
-        } else {
-            return None;
-        }
-    };
+        };
     let after = &t[marker..];
     Some(indent + marker + (after.len() - after.trim_start().len()))
 }
 
 fn is_bold_line(line: &str) -> bool {
     let t = line.trim();
-    t.len() > 4 && t.starts_with("**") && t.ends_with("**") && t[2..t.len() - 2].find("**").is_none()
+    t.len() > 4
+        && t.starts_with("**")
+        && t.ends_with("**")
+        && t[2..t.len() - 2].find("**").is_none()
 }
 
 /// Metadata found in the body (first heading, `## 文档信息` lists).
@@ -165,7 +179,9 @@ pub(crate) fn read_text(
     match format {
         SourceFormat::Captions | SourceFormat::AsrText => {
             read_line_units(builder, &lines, format);
-            return BodyMeta { first_heading: None };
+            return BodyMeta {
+                first_heading: None,
+            };
         }
         _ => {}
     }
@@ -197,7 +213,16 @@ pub(crate) fn read_text(
     macro_rules! close {
         () => {
             if let Some((start, end, lead, brk, _)) = open.take() {
-                builder.add_block(start, end, lead, brk, speaker, section, None, Division::Sentences);
+                builder.add_block(
+                    start,
+                    end,
+                    lead,
+                    brk,
+                    speaker,
+                    section,
+                    None,
+                    Division::Sentences,
+                );
             }
         };
     }
@@ -213,14 +238,24 @@ pub(crate) fn read_text(
             after_blank = true;
             continue;
         }
-        let gap = if after_blank { Break::Paragraph } else { Break::Line };
+        let gap = if after_blank {
+            Break::Paragraph
+        } else {
+            Break::Line
+        };
         after_blank = false;
 
         // Answer line of a "name\n：text" turn.
         if let Some(lead) = turn_lead.take() {
             let indent = t.len() - t.trim_start().len();
             let colon = t[indent..].chars().next().map_or(0, char::len_utf8);
-            open = Some((line.start + indent + colon, line.end, Some(lead), Break::Turn, true));
+            open = Some((
+                line.start + indent + colon,
+                line.end,
+                Some(lead),
+                Break::Turn,
+                true,
+            ));
             continue;
         }
 
@@ -238,13 +273,17 @@ pub(crate) fn read_text(
             if first_heading.is_none() && !title.is_empty() {
                 first_heading = Some(title.clone());
             }
-            in_info_section = matches!(title.as_str(), "文档信息" | "元信息" | "基本信息" | "Metadata" | "Info");
+            in_info_section = matches!(
+                title.as_str(),
+                "文档信息" | "元信息" | "基本信息" | "Metadata" | "Info"
+            );
             if !is_doc_title {
                 while section_stack.last().is_some_and(|(l, _)| *l >= level) {
                     section_stack.pop();
                 }
                 section_stack.push((level, title));
-                section = builder.section_id(section_stack.iter().map(|(_, t)| t.clone()).collect());
+                section =
+                    builder.section_id(section_stack.iter().map(|(_, t)| t.clone()).collect());
             }
             speaker = None;
             builder.mark(Some(line.start), Break::Section);
@@ -265,7 +304,13 @@ pub(crate) fn read_text(
         if let Some((name, content)) = bold_label(t).filter(|(n, _)| is_speaker_label(n)) {
             close!();
             speaker = Some(builder.speaker_id(name));
-            open = Some((line.start + content, line.end, Some(line.start), Break::Turn, true));
+            open = Some((
+                line.start + content,
+                line.end,
+                Some(line.start),
+                Break::Turn,
+                true,
+            ));
             continue;
         }
         if let Some((key, _)) = split_key_value(t) {
@@ -274,7 +319,13 @@ pub(crate) fn read_text(
                 speaker = Some(builder.speaker_id(key));
                 let colon = t.find([':', '：']).unwrap_or(0);
                 let colon_len = t[colon..].chars().next().map_or(0, char::len_utf8);
-                open = Some((line.start + colon + colon_len, line.end, Some(line.start), Break::Turn, true));
+                open = Some((
+                    line.start + colon + colon_len,
+                    line.end,
+                    Some(line.start),
+                    Break::Turn,
+                    true,
+                ));
                 continue;
             }
         }
@@ -320,13 +371,18 @@ fn read_line_units(builder: &mut Builder<'_>, lines: &[Line], format: SourceForm
             after_blank = true;
             continue;
         }
-        let brk = if after_blank { Break::Paragraph } else { Break::Line };
+        let brk = if after_blank {
+            Break::Paragraph
+        } else {
+            Break::Line
+        };
         after_blank = false;
         builder.add_block(line.start, line.end, None, brk, None, 0, None, division);
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -336,7 +392,10 @@ mod tests {
         assert_eq!(bold_label("**Lex**：用 Grok"), Some(("Lex", 10)));
         assert_eq!(bold_label("**Host:** hi"), Some(("Host", 9)));
         assert_eq!(bold_label("**1) 一句话总结**"), None);
-        assert_eq!(name_line("主持人/李广密", Some("：我是主持人")), Some("主持人/李广密"));
+        assert_eq!(
+            name_line("主持人/李广密", Some("：我是主持人")),
+            Some("主持人/李广密")
+        );
         assert_eq!(name_line("这个活动，叫AGI-NEXT。", Some("：x")), None);
     }
 

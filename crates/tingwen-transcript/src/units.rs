@@ -75,7 +75,11 @@ pub(crate) struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    pub fn new(source: &'a str, count_tokens: &'a dyn Fn(&str) -> usize, unit_budget: usize) -> Self {
+    pub fn new(
+        source: &'a str,
+        count_tokens: &'a dyn Fn(&str) -> usize,
+        unit_budget: usize,
+    ) -> Self {
         Builder {
             source,
             units: Vec::new(),
@@ -149,7 +153,8 @@ impl<'a> Builder<'a> {
         }
         let count_tokens = self.count_tokens;
         let overhead = self.overhead;
-        let measure = |s: Span| count_tokens(&clean(&source[s.start..s.end])).saturating_sub(overhead);
+        let measure =
+            |s: Span| count_tokens(&clean(&source[s.start..s.end])).saturating_sub(overhead);
         for span in spans {
             let clean_text = clean(&source[span.start..span.end]);
             if clean_text.is_empty() {
@@ -206,7 +211,10 @@ impl<'a> Builder<'a> {
         section: usize,
         time: Option<TimeRange>,
     ) {
-        let lead_start = self.pending_lead.take().map_or(span.start, |l| l.min(span.start));
+        let lead_start = self
+            .pending_lead
+            .take()
+            .map_or(span.start, |l| l.min(span.start));
         let brk = std::mem::replace(&mut self.pending_brk, Break::None);
         self.units.push(Unit {
             span,

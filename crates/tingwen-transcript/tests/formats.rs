@@ -1,4 +1,5 @@
 //! Fixtures of each format and each kind of bad input.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap
 
 mod common;
 
@@ -19,7 +20,10 @@ fn checked(name: &str) -> Transcript {
     let t = load_with_stand_in(name, &fixture(name));
     check_invariants(&t, &ChunkOptions::default(), &stand_in_tokens);
     let missing = uncovered_text(&t);
-    assert!(missing.is_empty(), "{name}: text outside every chunk: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "{name}: text outside every chunk: {missing:?}"
+    );
     t
 }
 
@@ -38,16 +42,34 @@ fn srt_cues_carry_their_times() {
         ]
     );
     assert_eq!(t.chunks.len(), 1);
-    assert_eq!(t.chunks[0].time, Some(TimeRange { start: 1.0, end: 16.4 }));
-    assert!(t.chunks[0].embed_text.contains("Because it is cheaper to serve."));
+    assert_eq!(
+        t.chunks[0].time,
+        Some(TimeRange {
+            start: 1.0,
+            end: 16.4
+        })
+    );
+    assert!(t.chunks[0]
+        .embed_text
+        .contains("Because it is cheaper to serve."));
     assert!(!t.chunks[0].embed_text.contains("<i>"));
     assert_eq!(t.document.meta.title, "interview");
 }
 
 #[test]
 fn small_chunks_keep_per_cue_times() {
-    let options = ChunkOptions { target_tokens: 20, max_tokens: 40, overlap_tokens: 0 };
-    let t = load("interview.srt", &fixture("interview.srt"), &options, &stand_in_tokens).unwrap();
+    let options = ChunkOptions {
+        target_tokens: 20,
+        max_tokens: 40,
+        overlap_tokens: 0,
+    };
+    let t = load(
+        "interview.srt",
+        &fixture("interview.srt"),
+        &options,
+        &stand_in_tokens,
+    )
+    .unwrap();
     check_invariants(&t, &options, &stand_in_tokens);
     assert!(t.chunks.len() >= 2);
     assert_eq!(t.chunks[0].time.map(|r| r.start), Some(1.0));
@@ -63,13 +85,26 @@ fn vtt_voices_become_speakers() {
     assert_eq!(t.document.meta.speakers, vec!["Alice", "Bob", "张璐"]);
     let all = sentences(&t);
     assert_eq!(all[0], "Hello and welcome, everyone.");
-    assert_eq!(all[2], "Thanks, Alice. Context length is not the whole story.");
-    assert!(!all.iter().any(|s| s.contains("NOTE") || s.contains("color: white")));
-    let bob = t.chunks.iter().find(|c| c.speakers.contains(&"Bob".to_string())).unwrap();
+    assert_eq!(
+        all[2],
+        "Thanks, Alice. Context length is not the whole story."
+    );
+    assert!(!all
+        .iter()
+        .any(|s| s.contains("NOTE") || s.contains("color: white")));
+    let bob = t
+        .chunks
+        .iter()
+        .find(|c| c.speakers.contains(&"Bob".to_string()))
+        .unwrap();
     assert!(bob.embed_text.contains("Bob: Thanks, Alice."));
     let first = &t.chunks[0];
     assert_eq!(first.time.map(|r| r.start), Some(0.0));
-    let zhang = t.chunks.iter().find(|c| c.speakers.contains(&"张璐".to_string())).unwrap();
+    let zhang = t
+        .chunks
+        .iter()
+        .find(|c| c.speakers.contains(&"张璐".to_string()))
+        .unwrap();
     assert_eq!(zhang.time.map(|r| r.end), Some(19.0));
 }
 
@@ -88,7 +123,10 @@ fn whisper_json_segments_keep_times_and_exact_spans() {
     );
     assert_eq!(t.document.meta.speakers, vec!["SPEAKER_00", "SPEAKER_01"]);
     let text: String = t.chunks.iter().map(|c| c.embed_text.clone()).collect();
-    assert!(text.contains(r#"It took us two years, "give or take"."#), "decoded for the encoder: {text}");
+    assert!(
+        text.contains(r#"It took us two years, "give or take"."#),
+        "decoded for the encoder: {text}"
+    );
     let times: Vec<_> = t.chunks.iter().filter_map(|c| c.time).collect();
     assert_eq!(times.first().map(|r| r.start), Some(0.0));
     assert_eq!(times.last().map(|r| r.end), Some(9.1));
@@ -103,7 +141,15 @@ fn bom_and_crlf_are_kept_in_the_source() {
     assert_eq!(t.document.meta.title, "BOM and CRLF");
     assert_eq!(t.document.meta.speakers, vec!["Host", "Guest"]);
     let all = sentences(&t);
-    assert_eq!(all, vec!["First line with CRLF endings.", "Second sentence.", "我觉得很好。", "Thanks."]);
+    assert_eq!(
+        all,
+        vec![
+            "First line with CRLF endings.",
+            "Second sentence.",
+            "我觉得很好。",
+            "Thanks."
+        ]
+    );
     assert!(t.chunks.iter().all(|c| !c.embed_text.contains('\r')));
     assert_eq!(t.chunks[0].section, vec!["Part one"]);
 }
@@ -111,17 +157,31 @@ fn bom_and_crlf_are_kept_in_the_source() {
 #[test]
 fn malformed_front_matter_is_read_leniently() {
     let t = checked("unclosed_front_matter.md");
-    assert!(t.warnings.iter().any(|w| w.contains("never closed")), "{:?}", t.warnings);
+    assert!(
+        t.warnings.iter().any(|w| w.contains("never closed")),
+        "{:?}",
+        t.warnings
+    );
     assert!(sentences(&t).contains(&"It should still be read, with a warning."));
-    assert!(t.chunks.iter().any(|c| c.speakers.contains(&"Guest".to_string())));
+    assert!(t
+        .chunks
+        .iter()
+        .any(|c| c.speakers.contains(&"Guest".to_string())));
 
     let t = checked("invalid_yaml.md");
-    assert!(t.warnings.iter().any(|w| w.contains("not valid YAML")), "{:?}", t.warnings);
+    assert!(
+        t.warnings.iter().any(|w| w.contains("not valid YAML")),
+        "{:?}",
+        t.warnings
+    );
     assert_eq!(t.document.meta.author.as_deref(), Some("Ann Lee"));
     assert_eq!(t.document.meta.date.as_deref(), Some("2024-03-05"));
     // The lenient line reader keeps what the broken line says.
     assert_eq!(t.document.meta.title, "[broken");
-    assert_eq!(sentences(&t), vec!["The YAML above is invalid.", "The body is still here."]);
+    assert_eq!(
+        sentences(&t),
+        vec!["The YAML above is invalid.", "The body is still here."]
+    );
 }
 
 #[test]
@@ -131,8 +191,18 @@ fn broken_srt_timestamps_keep_the_text_with_warnings() {
     assert!(t.warnings.iter().all(|w| w.contains("cue at line")));
     assert!(t.warnings[0].contains("line 6"), "{}", t.warnings[0]);
     assert_eq!(sentences(&t).len(), 5, "no cue text is lost");
-    let small = ChunkOptions { target_tokens: 10, max_tokens: 20, overlap_tokens: 0 };
-    let t = load("broken_timestamps.srt", &fixture("broken_timestamps.srt"), &small, &stand_in_tokens).unwrap();
+    let small = ChunkOptions {
+        target_tokens: 10,
+        max_tokens: 20,
+        overlap_tokens: 0,
+    };
+    let t = load(
+        "broken_timestamps.srt",
+        &fixture("broken_timestamps.srt"),
+        &small,
+        &stand_in_tokens,
+    )
+    .unwrap();
     let timed: Vec<_> = t.chunks.iter().map(|c| c.time.is_some()).collect();
     assert_eq!(timed.first(), Some(&true));
     assert_eq!(timed.last(), Some(&true));
@@ -140,7 +210,12 @@ fn broken_srt_timestamps_keep_the_text_with_warnings() {
 }
 
 fn error_for(name: &str) -> TranscriptError {
-    match load(name, &fixture(name), &ChunkOptions::default(), &stand_in_tokens) {
+    match load(
+        name,
+        &fixture(name),
+        &ChunkOptions::default(),
+        &stand_in_tokens,
+    ) {
         Ok(t) => panic!("{name} should fail, got {} chunks", t.chunks.len()),
         Err(e) => {
             assert!(e.to_string().starts_with(name), "error names the file: {e}");
@@ -151,22 +226,52 @@ fn error_for(name: &str) -> TranscriptError {
 
 #[test]
 fn bad_files_give_clear_errors() {
-    assert!(matches!(error_for("empty.txt"), TranscriptError::Empty { .. }));
-    assert!(matches!(error_for("whitespace.txt"), TranscriptError::Empty { .. }));
-    assert!(matches!(error_for("binary.txt"), TranscriptError::Binary { .. }));
-    assert!(matches!(error_for("utf16.txt"), TranscriptError::UnsupportedEncoding { .. }));
-    assert!(matches!(error_for("truncated.json"), TranscriptError::InvalidJson { .. }));
+    assert!(matches!(
+        error_for("empty.txt"),
+        TranscriptError::Empty { .. }
+    ));
+    assert!(matches!(
+        error_for("whitespace.txt"),
+        TranscriptError::Empty { .. }
+    ));
+    assert!(matches!(
+        error_for("binary.txt"),
+        TranscriptError::Binary { .. }
+    ));
+    assert!(matches!(
+        error_for("utf16.txt"),
+        TranscriptError::UnsupportedEncoding { .. }
+    ));
+    assert!(matches!(
+        error_for("truncated.json"),
+        TranscriptError::InvalidJson { .. }
+    ));
     match error_for("invalid_utf8.txt") {
         TranscriptError::InvalidUtf8 { offset, .. } => assert_eq!(offset, 6),
         other => panic!("unexpected {other}"),
     }
-    let e = load("a.txt", b"text", &ChunkOptions { target_tokens: 0, max_tokens: 10, overlap_tokens: 0 }, &stand_in_tokens);
+    let e = load(
+        "a.txt",
+        b"text",
+        &ChunkOptions {
+            target_tokens: 0,
+            max_tokens: 10,
+            overlap_tokens: 0,
+        },
+        &stand_in_tokens,
+    );
     assert!(matches!(e, Err(TranscriptError::InvalidOptions(_))));
 }
 
 #[test]
 fn only_front_matter_warns_instead_of_inventing_text() {
-    let t = load("meta.md", b"---\ntitle: Only metadata\n---\n", &ChunkOptions::default(), &stand_in_tokens).unwrap();
+    let t = load(
+        "meta.md",
+        b"---\ntitle: Only metadata\n---\n",
+        &ChunkOptions::default(),
+        &stand_in_tokens,
+    )
+    .unwrap();
     assert!(t.chunks.is_empty());
     assert_eq!(t.document.meta.title, "Only metadata");
     assert!(t.warnings.iter().any(|w| w.contains("no transcript text")));
@@ -212,7 +317,11 @@ fn a_fifty_megabyte_file_is_handled() {
     let text = synthetic_markdown(50 * 1024 * 1024);
     let options = ChunkOptions::default();
     let t = load("big.md", text.as_bytes(), &options, &stand_in_tokens).unwrap();
-    assert!(t.warnings.is_empty(), "{:?}", &t.warnings[..t.warnings.len().min(3)]);
+    assert!(
+        t.warnings.is_empty(),
+        "{:?}",
+        &t.warnings[..t.warnings.len().min(3)]
+    );
     assert!(t.chunks.len() > 50_000);
     // Spot checks rather than the full invariant pass, to keep the test quick.
     let source = &t.document.source;

@@ -1,6 +1,7 @@
 //! Chunk sizes measured with the real encoder tokenizer
 //! (`models/multilingual-e5-small/tokenizer.json`): no chunk of the demo
 //! corpus may exceed the limit, and none exceeds the model's 512 tokens.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap
 
 mod common;
 
@@ -22,7 +23,10 @@ fn tokenizer() -> Option<Tokenizer> {
         "{} is missing: fetch the multilingual-e5-small model (or set TINGWEN_SKIP_MODEL_TESTS=1)",
         path.display()
     );
-    Some(Tokenizer::from_file(&path).unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display())))
+    Some(
+        Tokenizer::from_file(&path)
+            .unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display())),
+    )
 }
 
 #[test]
@@ -43,13 +47,24 @@ fn no_chunk_exceeds_the_encoder_limit() {
         assert!(uncovered_text(&t).is_empty(), "{name}: text lost");
         for c in &t.chunks {
             let n = count(&c.embed_text);
-            assert!(n <= options.max_tokens && n <= MODEL_LIMIT, "{name}: chunk {} has {n} tokens", c.ordinal);
+            assert!(
+                n <= options.max_tokens && n <= MODEL_LIMIT,
+                "{name}: chunk {} has {n} tokens",
+                c.ordinal
+            );
             sizes.push(n);
         }
     }
     sizes.sort_unstable();
     let median = sizes[sizes.len() / 2];
-    eprintln!("{} chunks; median {median} tokens, max {:?}", sizes.len(), sizes.last());
+    eprintln!(
+        "{} chunks; median {median} tokens, max {:?}",
+        sizes.len(),
+        sizes.last()
+    );
     // Chunks aim at the target: most are neither tiny nor over it by much.
-    assert!(median >= options.target_tokens / 2 && median <= options.target_tokens + 40, "median {median}");
+    assert!(
+        median >= options.target_tokens / 2 && median <= options.target_tokens + 40,
+        "median {median}"
+    );
 }

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
@@ -32,7 +32,9 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()))
 }
 
@@ -45,7 +47,12 @@ pub fn corpus() -> Vec<(String, Vec<u8>)> {
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 5, "expected the five demo transcripts in {}", dir.display());
+    assert_eq!(
+        files.len(),
+        5,
+        "expected the five demo transcripts in {}",
+        dir.display()
+    );
     files
         .into_iter()
         .map(|p| {
@@ -69,14 +76,16 @@ pub fn check_invariants(t: &Transcript, options: &ChunkOptions, count: &dyn Fn(&
     for (i, chunk) in t.chunks.iter().enumerate() {
         assert_eq!(chunk.ordinal as usize, i, "{id}: ordinals in order");
         assert_eq!(&chunk.doc_id, id);
-        let text = chunk
-            .span
-            .slice(source)
-            .unwrap_or_else(|| panic!("{id}: chunk {i} span {:?} is not a valid slice", chunk.span));
+        let text = chunk.span.slice(source).unwrap_or_else(|| {
+            panic!("{id}: chunk {i} span {:?} is not a valid slice", chunk.span)
+        });
         assert!(!text.trim().is_empty(), "{id}: chunk {i} is blank");
         assert!(chunk.span.start >= previous_start, "{id}: chunks in order");
         previous_start = chunk.span.start;
-        assert!(!chunk.embed_text.trim().is_empty(), "{id}: chunk {i} has no embed text");
+        assert!(
+            !chunk.embed_text.trim().is_empty(),
+            "{id}: chunk {i} has no embed text"
+        );
         let tokens = count(&chunk.embed_text);
         assert!(
             tokens <= options.max_tokens,
@@ -84,19 +93,35 @@ pub fn check_invariants(t: &Transcript, options: &ChunkOptions, count: &dyn Fn(&
             options.max_tokens,
             chunk.embed_text
         );
-        assert!(!chunk.sentences.is_empty(), "{id}: chunk {i} has no sentences");
+        assert!(
+            !chunk.sentences.is_empty(),
+            "{id}: chunk {i} has no sentences"
+        );
         let mut last_end = chunk.span.start;
         for s in &chunk.sentences {
             let sentence = s
                 .slice(source)
                 .unwrap_or_else(|| panic!("{id}: sentence {s:?} is not a valid slice"));
-            assert!(s.start >= chunk.span.start && s.end <= chunk.span.end, "{id}: sentence outside its chunk");
-            assert!(s.start >= last_end, "{id}: sentences overlap or are out of order");
+            assert!(
+                s.start >= chunk.span.start && s.end <= chunk.span.end,
+                "{id}: sentence outside its chunk"
+            );
+            assert!(
+                s.start >= last_end,
+                "{id}: sentences overlap or are out of order"
+            );
             last_end = s.end;
             assert!(!sentence.is_empty(), "{id}: empty sentence");
-            assert_eq!(sentence.trim(), sentence, "{id}: sentence not trimmed: {sentence:?}");
+            assert_eq!(
+                sentence.trim(),
+                sentence,
+                "{id}: sentence not trimmed: {sentence:?}"
+            );
         }
-        assert_eq!(last_end, chunk.span.end, "{id}: a chunk ends with its last sentence");
+        assert_eq!(
+            last_end, chunk.span.end,
+            "{id}: a chunk ends with its last sentence"
+        );
         // Sentences of consecutive chunks only repeat through the overlap.
         let first = chunk.sentences[0];
         assert!(first.start >= previous_sentence_end || i > 0, "{id}: order");
@@ -133,9 +158,9 @@ pub fn uncovered_text(t: &Transcript) -> String {
     let mut rest = gaps.trim_start_matches('\u{FEFF}').to_string();
     let mut patterns = vec![
         r"(?s)\A\s*---\r?\n.*?\r?\n---\r?\n", // front matter (first gap)
-        r"!\[[^\]]*\]\([^)]*\)",            // images
-        r"\]\([^)]*\)",                     // link targets
-        r"https?://\S+",                    // bare URLs are not content
+        r"!\[[^\]]*\]\([^)]*\)",              // images
+        r"\]\([^)]*\)",                       // link targets
+        r"https?://\S+",                      // bare URLs are not content
     ];
     match t.document.format {
         SourceFormat::Srt | SourceFormat::WebVtt => patterns.extend([
@@ -148,9 +173,14 @@ pub fn uncovered_text(t: &Transcript) -> String {
         _ => {}
     }
     for pattern in patterns {
-        rest = Regex::new(pattern).unwrap().replace_all(&rest, "").into_owned();
+        rest = Regex::new(pattern)
+            .unwrap()
+            .replace_all(&rest, "")
+            .into_owned();
     }
     rest.chars()
-        .filter(|c| !c.is_whitespace() && !matches!(c, '*' | '#' | '-' | '=' | '_' | '>' | '|' | '`'))
+        .filter(|c| {
+            !c.is_whitespace() && !matches!(c, '*' | '#' | '-' | '=' | '_' | '>' | '|' | '`')
+        })
         .collect()
 }
