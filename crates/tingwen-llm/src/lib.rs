@@ -7,6 +7,7 @@
 //! model's own chat template and stop tokens, sampling, and a worker thread
 //! with a bounded queue. [`ChatModel`] implements [`tingwen_core::Generator`].
 #![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod error;
 pub mod gguf;

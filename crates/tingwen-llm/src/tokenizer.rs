@@ -83,7 +83,7 @@ enum Engine {
     SentencePiece {
         scores: Vec<f32>,
         vocab: HashMap<String, u32>,
-        byte_tokens: [Option<u32>; 256],
+        byte_tokens: Box<[Option<u32>; 256]>,
         unknown_id: Option<u32>,
         add_space_prefix: bool,
     },
@@ -184,7 +184,7 @@ impl GgufTokenizer {
                         ))
                     }
                 };
-                let mut byte_tokens = [None; 256];
+                let mut byte_tokens = Box::new([None; 256]);
                 let mut token_bytes = Vec::with_capacity(tokens.len());
                 for (id, (text, ty)) in tokens.iter().zip(&token_types).enumerate() {
                     let bytes = match *ty {

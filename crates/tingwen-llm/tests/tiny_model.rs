@@ -1,4 +1,5 @@
 //! Fast tests on a tiny random-weight llama model written in memory.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! A tiny llama-architecture GGUF written in memory: random weights, a
 //! byte-level BPE vocabulary with a few merges, and a ChatML template.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
