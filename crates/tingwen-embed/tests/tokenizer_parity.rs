@@ -13,6 +13,8 @@
 //! Needs the imported model (`scripts/fetch-models.sh`); set
 //! `TINGWEN_SKIP_MODEL_TESTS=1` to skip.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::path::PathBuf;
 
 use serde_json::Value;
