@@ -46,7 +46,8 @@ def main(cedict_path, jieba_path):
             fr = freq.get(simp, 0)
             if fr < 20:
                 continue
-            for i, gloss in enumerate(glosses):
+            senses = [(i, part) for i, gloss in enumerate(glosses) for part in gloss.split(";")]
+            for i, gloss in senses:
                 g = gloss.strip().lower()
                 if not g or g.startswith(SKIP_PREFIXES):
                     continue

@@ -25,9 +25,14 @@ pub fn link_with_time(url: &str, seconds: Option<f64>) -> String {
         return url.to_string();
     };
     let lower = url.to_ascii_lowercase();
-    let is_video = ["youtube.com/", "youtu.be/", "bilibili.com/video/", "vimeo.com/"]
-        .iter()
-        .any(|host| lower.contains(host));
+    let is_video = [
+        "youtube.com/",
+        "youtu.be/",
+        "bilibili.com/video/",
+        "vimeo.com/",
+    ]
+    .iter()
+    .any(|host| lower.contains(host));
     if !is_video || lower.contains("?t=") || lower.contains("&t=") {
         return url.to_string();
     }
@@ -50,7 +55,10 @@ mod tests {
             link_with_time("https://www.youtube.com/watch?v=abc", Some(754.6)),
             "https://www.youtube.com/watch?v=abc&t=754"
         );
-        assert_eq!(link_with_time("https://youtu.be/abc", Some(12.0)), "https://youtu.be/abc?t=12");
+        assert_eq!(
+            link_with_time("https://youtu.be/abc", Some(12.0)),
+            "https://youtu.be/abc?t=12"
+        );
         assert_eq!(
             link_with_time("https://example.com/post", Some(12.0)),
             "https://example.com/post"

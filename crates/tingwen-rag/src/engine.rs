@@ -77,7 +77,10 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("embedder", &self.embedder.model_id())
-            .field("generator", &self.generator.as_ref().map(|g| g.model_id().to_string()))
+            .field(
+                "generator",
+                &self.generator.as_ref().map(|g| g.model_id().to_string()),
+            )
             .field("config", &self.config)
             .finish()
     }
@@ -142,7 +145,12 @@ impl Engine {
     /// The passages best matching `query`, best first: hybrid search,
     /// query expansion, sentence-vector reranking, near-duplicates dropped,
     /// touching neighbours merged.
-    pub fn search(&self, query: &str, k: usize, filter: &SearchFilter) -> Result<Vec<Hit>, RagError> {
+    pub fn search(
+        &self,
+        query: &str,
+        k: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<Hit>, RagError> {
         Self::check_question(query)?;
         let k = self.check_k(k)?;
         let retrieved = self.retrieve(query, k, filter, Pipeline::Full)?;
@@ -168,7 +176,12 @@ impl Engine {
     }
 
     /// The standalone query for a (possibly follow-up) question.
-    pub fn standalone_query(&self, question: &str, history: &[ChatMessage], use_model: bool) -> String {
+    pub fn standalone_query(
+        &self,
+        question: &str,
+        history: &[ChatMessage],
+        use_model: bool,
+    ) -> String {
         match (&self.generator, use_model) {
             (Some(g), true) => resolve_with_model(g.as_ref(), question, history),
             _ => resolve_without_model(question, history),
@@ -235,7 +248,14 @@ impl Engine {
                 _ => "no chat model is loaded",
             };
             return self.answer_extractive(
-                &query, language, &retrieved, reason, query_field, timings, started, on_event,
+                &query,
+                language,
+                &retrieved,
+                reason,
+                query_field,
+                timings,
+                started,
+                on_event,
             );
         };
 
@@ -244,7 +264,8 @@ impl Engine {
         let hits: Vec<Hit> = sources.iter().map(|s| s.hit.clone()).collect();
         let messages = build_messages(language, &query, &hits);
         timings.insert("prompt".to_string(), ms(t));
-        let numbered: Vec<(usize, &Hit)> = hits.iter().enumerate().map(|(i, h)| (i + 1, h)).collect();
+        let numbered: Vec<(usize, &Hit)> =
+            hits.iter().enumerate().map(|(i, h)| (i + 1, h)).collect();
         let all_citations = self.citations(&numbered)?;
         emit(on_event, AskEvent::Sources(all_citations.clone()))?;
 
@@ -294,7 +315,14 @@ impl Engine {
                 )?;
                 let reason = format!("verification rejected the generated answer: {rejection}");
                 return self.answer_extractive(
-                    &query, language, &retrieved, &reason, query_field, timings, started, on_event,
+                    &query,
+                    language,
+                    &retrieved,
+                    &reason,
+                    query_field,
+                    timings,
+                    started,
+                    on_event,
                 );
             }
         }
@@ -316,7 +344,10 @@ impl Engine {
             text = format!("{warning}{text}");
             reason.push_str(&format!("; verification: {rejection}"));
         } else if !verification.repairs.is_empty() {
-            reason.push_str(&format!("; citations repaired: {}", verification.repairs.join("; ")));
+            reason.push_str(&format!(
+                "; citations repaired: {}",
+                verification.repairs.join("; ")
+            ));
         }
         let says_not_covered = verification.claims == 0 && citations.is_empty();
         timings.insert("total".to_string(), ms(started));
@@ -382,7 +413,11 @@ impl Engine {
             };
             only.hit.text = text.to_string();
             only.hit.end = cut;
-            let keep = only.sentences.iter().take_while(|s| s.span.end <= cut).count();
+            let keep = only
+                .sentences
+                .iter()
+                .take_while(|s| s.span.end <= cut)
+                .count();
             only.sentences.truncate(keep);
             only.sentence_scores.truncate(keep);
         }
@@ -466,7 +501,12 @@ fn refusal(
         refused: true,
         citations: Vec::new(),
         unsupported: Vec::new(),
-        related: retrieved.sources.iter().take(3).map(|s| s.hit.clone()).collect(),
+        related: retrieved
+            .sources
+            .iter()
+            .take(3)
+            .map(|s| s.hit.clone())
+            .collect(),
         query,
         timings_ms: timings,
     }

@@ -103,7 +103,8 @@ pub struct RecallMetrics {
 impl RecallMetrics {
     fn from_ranks(ranks: &[Option<usize>]) -> Self {
         let n = ranks.len().max(1) as f64;
-        let within = |k: usize| ranks.iter().filter(|r| r.is_some_and(|r| r <= k)).count() as f64 / n;
+        let within =
+            |k: usize| ranks.iter().filter(|r| r.is_some_and(|r| r <= k)).count() as f64 / n;
         RecallMetrics {
             questions: ranks.len(),
             recall_at_1: within(1),
@@ -159,7 +160,13 @@ impl RetrievalReport {
                 let _ = writeln!(
                     out,
                     "{:<8} {:<8} {:>4} {:>6.3} {:>6.3} {:>6.3} {:>7.3}",
-                    s.system, lang, m.questions, m.recall_at_1, m.recall_at_5, m.recall_at_10, m.mrr_at_10
+                    s.system,
+                    lang,
+                    m.questions,
+                    m.recall_at_1,
+                    m.recall_at_5,
+                    m.recall_at_10,
+                    m.mrr_at_10
                 );
             }
         }
@@ -170,7 +177,10 @@ impl RetrievalReport {
 /// Recall@1/5/10 and MRR@10, overall and per language, for dense-only,
 /// keyword-only and hybrid search of the index, and for the engine's full
 /// pipeline. Unanswerable questions are skipped.
-pub fn retrieval_eval(engine: &Engine, questions: &[EvalQuestion]) -> Result<RetrievalReport, RagError> {
+pub fn retrieval_eval(
+    engine: &Engine,
+    questions: &[EvalQuestion],
+) -> Result<RetrievalReport, RagError> {
     let systems = [
         ("dense", Pipeline::Index(SearchMode::Dense)),
         ("keyword", Pipeline::Index(SearchMode::Keyword)),
@@ -259,15 +269,31 @@ impl AnswerReport {
     pub fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "mode requested            {:?}", self.requested_mode);
-        let _ = writeln!(out, "answerable / unanswerable {} / {}", self.answerable, self.unanswerable);
-        let _ = writeln!(out, "citations contain gold    {:.3}", self.citations_contain_gold);
+        let _ = writeln!(
+            out,
+            "answerable / unanswerable {} / {}",
+            self.answerable, self.unanswerable
+        );
+        let _ = writeln!(
+            out,
+            "citations contain gold    {:.3}",
+            self.citations_contain_gold
+        );
         let _ = writeln!(
             out,
             "exact source spans        {:.3} ({} citations)",
             self.exact_span_share, self.citations_checked
         );
-        let _ = writeln!(out, "refused (unanswerable)    {:.3}", self.refusal_rate_unanswerable);
-        let _ = writeln!(out, "refused (answerable)      {:.3}", self.refusal_rate_answerable);
+        let _ = writeln!(
+            out,
+            "refused (unanswerable)    {:.3}",
+            self.refusal_rate_unanswerable
+        );
+        let _ = writeln!(
+            out,
+            "refused (answerable)      {:.3}",
+            self.refusal_rate_answerable
+        );
         let _ = writeln!(out, "fallback to extractive    {:.3}", self.fallback_share);
         out
     }
@@ -307,7 +333,13 @@ pub fn answer_eval(
             mode_reason: answer.mode_reason.clone(),
         });
     }
-    let share = |num: usize, den: usize| if den == 0 { 0.0 } else { num as f64 / den as f64 };
+    let share = |num: usize, den: usize| {
+        if den == 0 {
+            0.0
+        } else {
+            num as f64 / den as f64
+        }
+    };
     let answerable = rows.iter().filter(|r| r.answerable).count();
     let unanswerable = rows.len() - answerable;
     let answered: Vec<&AnswerRow> = rows.iter().filter(|r| !r.refused).collect();
@@ -325,7 +357,11 @@ pub fn answer_eval(
         answerable,
         unanswerable,
         citations_contain_gold: share(rows.iter().filter(|r| r.cites_gold).count(), answerable),
-        exact_span_share: if checked == 0 { 1.0 } else { share(exact, checked) },
+        exact_span_share: if checked == 0 {
+            1.0
+        } else {
+            share(exact, checked)
+        },
         citations_checked: checked,
         refusal_rate_unanswerable: share(
             rows.iter().filter(|r| !r.answerable && r.refused).count(),
@@ -353,7 +389,10 @@ pub struct RelevanceRow {
 }
 
 /// Relevance of every question, to calibrate the refusal threshold.
-pub fn relevance_profile(engine: &Engine, questions: &[EvalQuestion]) -> Result<Vec<RelevanceRow>, RagError> {
+pub fn relevance_profile(
+    engine: &Engine,
+    questions: &[EvalQuestion],
+) -> Result<Vec<RelevanceRow>, RagError> {
     let k = engine.config().default_k;
     questions
         .iter()
@@ -372,7 +411,10 @@ pub fn relevance_profile(engine: &Engine, questions: &[EvalQuestion]) -> Result<
 /// among thresholds refusing at most `max_answerable_refusals` of the
 /// answerable ones, the one refusing the most unanswerable ones (midpoint
 /// between neighbouring scores, so it does not sit on a measured value).
-pub fn suggest_refusal_threshold(rows: &[RelevanceRow], max_answerable_refusals: f64) -> Option<f32> {
+pub fn suggest_refusal_threshold(
+    rows: &[RelevanceRow],
+    max_answerable_refusals: f64,
+) -> Option<f32> {
     let mut scores: Vec<f32> = rows.iter().map(|r| r.relevance).collect();
     scores.sort_by(f32::total_cmp);
     scores.dedup();
@@ -380,11 +422,17 @@ pub fn suggest_refusal_threshold(rows: &[RelevanceRow], max_answerable_refusals:
     let mut best: Option<(usize, f32)> = None;
     for pair in scores.windows(2) {
         let t = (pair[0] + pair[1]) / 2.0;
-        let refused_answerable = rows.iter().filter(|r| r.answerable && r.relevance < t).count() as f64;
+        let refused_answerable = rows
+            .iter()
+            .filter(|r| r.answerable && r.relevance < t)
+            .count() as f64;
         if refused_answerable / answerable > max_answerable_refusals {
             break;
         }
-        let refused_unanswerable = rows.iter().filter(|r| !r.answerable && r.relevance < t).count();
+        let refused_unanswerable = rows
+            .iter()
+            .filter(|r| !r.answerable && r.relevance < t)
+            .count();
         if best.is_none_or(|(n, _)| refused_unanswerable >= n) {
             best = Some((refused_unanswerable, t));
         }

@@ -51,7 +51,10 @@ fn candidate_quotes(source: &Source, source_index: usize, query: &str) -> Vec<Qu
         let mut end = sentence.span.end;
         let mut best = score;
         let mut next = j + 1;
-        while let Some(piece) = hit.text.get(sentence.span.start - hit.start..end - hit.start) {
+        while let Some(piece) = hit
+            .text
+            .get(sentence.span.start - hit.start..end - hit.start)
+        {
             if char_len(piece) >= MIN_QUOTE_CHARS {
                 break;
             }
@@ -67,7 +70,10 @@ fn candidate_quotes(source: &Source, source_index: usize, query: &str) -> Vec<Qu
             }
             next += 1;
         }
-        let Some(text) = hit.text.get(sentence.span.start - hit.start..end - hit.start) else {
+        let Some(text) = hit
+            .text
+            .get(sentence.span.start - hit.start..end - hit.start)
+        else {
             continue;
         };
         let text = text.trim();
@@ -125,7 +131,9 @@ pub(crate) fn extract(
             })
             .max_by(|a, b| a.1.total_cmp(&b.1));
         match next {
-            Some((i, adjusted)) if picked.is_empty() || adjusted >= best - config.extract_score_margin => {
+            Some((i, adjusted))
+                if picked.is_empty() || adjusted >= best - config.extract_score_margin =>
+            {
                 picked.push(candidates.swap_remove(i));
             }
             _ => break,
@@ -149,7 +157,10 @@ pub(crate) fn extract(
     let lines: Vec<String> = picked
         .iter()
         .map(|q| {
-            let n = used.iter().position(|&u| u == q.source).map_or(0, |p| p + 1);
+            let n = used
+                .iter()
+                .position(|&u| u == q.source)
+                .map_or(0, |p| p + 1);
             match language.answer_language() {
                 Language::En => format!("- “{}” [{n}]", q.text),
                 _ => format!("- 「{}」[{n}]", q.text),

@@ -6,15 +6,62 @@ use crate::text::{char_len, is_han};
 
 const ZH_PRONOUNS: &[&str] = &["他们", "她们", "它们", "他", "她", "它", "这个人", "这位"];
 const ZH_FOLLOWUP_MARKERS: &[&str] = &[
-    "那", "那么", "还有", "另外", "呢", "这个", "这件事", "这点", "那个", "他", "她", "它", "其",
-    "为什么", "具体",
+    "那",
+    "那么",
+    "还有",
+    "另外",
+    "呢",
+    "这个",
+    "这件事",
+    "这点",
+    "那个",
+    "他",
+    "她",
+    "它",
+    "其",
+    "为什么",
+    "具体",
 ];
-const EN_PRONOUNS: &[&str] = &["he", "she", "they", "him", "her", "them", "his", "their", "it"];
-const EN_FOLLOWUP_STARTS: &[&str] = &["and", "what about", "how about", "why", "also", "so", "then"];
+const EN_PRONOUNS: &[&str] = &[
+    "he", "she", "they", "him", "her", "them", "his", "their", "it",
+];
+const EN_FOLLOWUP_STARTS: &[&str] = &[
+    "and",
+    "what about",
+    "how about",
+    "why",
+    "also",
+    "so",
+    "then",
+];
 /// Question words and verbs that end a Chinese question's subject ("张璐|怎么看…").
 const ZH_SUBJECT_ENDS: &[&str] = &[
-    "怎么", "如何", "为什么", "为何", "觉得", "认为", "说", "提到", "讲", "对", "是", "有",
-    "把", "在", "的", "用", "给", "会", "能", "想", "做", "刚", "最", "和", "跟", "与",
+    "怎么",
+    "如何",
+    "为什么",
+    "为何",
+    "觉得",
+    "认为",
+    "说",
+    "提到",
+    "讲",
+    "对",
+    "是",
+    "有",
+    "把",
+    "在",
+    "的",
+    "用",
+    "给",
+    "会",
+    "能",
+    "想",
+    "做",
+    "刚",
+    "最",
+    "和",
+    "跟",
+    "与",
 ];
 
 /// The last user question in the history, if any.
@@ -66,16 +113,41 @@ fn zh_subject(question: &str) -> Option<String> {
 /// ("What did Bruce say about SpaceX?" → ["Bruce", "SpaceX"]).
 fn en_entities(question: &str) -> Vec<String> {
     const SKIP: &[&str] = &[
-        "What", "Who", "Why", "How", "When", "Where", "Which", "Did", "Does", "Do", "Is",
-        "Are", "Was", "Were", "Can", "Could", "Would", "Should", "The", "A", "An", "And",
-        "According", "Asked", "Since", "For", "In", "On", "I",
+        "What",
+        "Who",
+        "Why",
+        "How",
+        "When",
+        "Where",
+        "Which",
+        "Did",
+        "Does",
+        "Do",
+        "Is",
+        "Are",
+        "Was",
+        "Were",
+        "Can",
+        "Could",
+        "Would",
+        "Should",
+        "The",
+        "A",
+        "An",
+        "And",
+        "According",
+        "Asked",
+        "Since",
+        "For",
+        "In",
+        "On",
+        "I",
     ];
     let mut out: Vec<String> = Vec::new();
     for word in question.split(|c: char| !(c.is_alphanumeric() || c == '-')) {
         let starts_upper = word.chars().next().is_some_and(|c| c.is_uppercase());
         let has_han = word.chars().any(is_han);
-        if (starts_upper || has_han) && !SKIP.contains(&word) && !out.iter().any(|w| w == word)
-        {
+        if (starts_upper || has_han) && !SKIP.contains(&word) && !out.iter().any(|w| w == word) {
             out.push(word.to_string());
         }
     }
@@ -121,8 +193,8 @@ pub(crate) fn resolve_without_model(question: &str, history: &[ChatMessage]) -> 
         .split(' ')
         .map(|w| {
             let bare = w.trim_matches(|c: char| !c.is_alphanumeric());
-            let pronoun = ["he", "she", "him", "they", "them"]
-                .contains(&bare.to_ascii_lowercase().as_str());
+            let pronoun =
+                ["he", "she", "him", "they", "them"].contains(&bare.to_ascii_lowercase().as_str());
             if pronoun && !substituted {
                 substituted = true;
                 w.replace(bare, &entities[0])
@@ -181,7 +253,10 @@ pub(crate) fn resolve_with_model(
             ChatMessage::new(ChatRole::System, instruction),
             ChatMessage::new(
                 ChatRole::User,
-                format!("{}\n\nFollow-up: {question}\nStandalone question:", recent.join("\n")),
+                format!(
+                    "{}\n\nFollow-up: {question}\nStandalone question:",
+                    recent.join("\n")
+                ),
             ),
         ],
         params: SamplingParams {
@@ -222,7 +297,10 @@ mod tests {
     #[test]
     fn chinese_pronoun_takes_the_previous_subject() {
         let h = history("张璐怎么看OpenAI的策略？");
-        assert_eq!(resolve_without_model("那他怎么看Meta？", &h), "张璐怎么看Meta？");
+        assert_eq!(
+            resolve_without_model("那他怎么看Meta？", &h),
+            "张璐怎么看Meta？"
+        );
     }
 
     #[test]
@@ -246,6 +324,9 @@ mod tests {
         let h = history("张璐怎么看OpenAI的策略？");
         let q = "老于刚用上FSD V14第一版时为什么不太满意？";
         assert_eq!(resolve_without_model(q, &h), q);
-        assert_eq!(resolve_without_model("那他怎么看Meta？", &[]), "那他怎么看Meta？");
+        assert_eq!(
+            resolve_without_model("那他怎么看Meta？", &[]),
+            "那他怎么看Meta？"
+        );
     }
 }

@@ -75,7 +75,10 @@ mod tests {
             score: 1.0,
             speaker: Some("张璐".into()),
             section: None,
-            time: Some(TimeRange { start: 754.0, end: 800.0 }),
+            time: Some(TimeRange {
+                start: 754.0,
+                end: 800.0,
+            }),
             chunk_ids: vec![],
             dense_similarity: None,
         }

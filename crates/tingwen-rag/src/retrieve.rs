@@ -74,7 +74,11 @@ pub(crate) fn retrieve(
     let main = retriever.search(&SearchQuery {
         text: query.to_string(),
         vector: (mode != SearchMode::Keyword).then(|| query_vector.clone()),
-        k: if pipeline == Pipeline::Full { candidates } else { k },
+        k: if pipeline == Pipeline::Full {
+            candidates
+        } else {
+            k
+        },
         mode,
         filter: filter.clone(),
     })?;
@@ -238,7 +242,11 @@ fn attach_sentences(
     let sentences = retriever.sentences(&hit.doc_id, hit.start, hit.end)?;
     let sentence_scores: Vec<f32> = sentences
         .iter()
-        .map(|s| s.vector.as_deref().map_or(f32::NAN, |v| cosine(query_vector, v)))
+        .map(|s| {
+            s.vector
+                .as_deref()
+                .map_or(f32::NAN, |v| cosine(query_vector, v))
+        })
         .collect();
     let best_sentence = sentence_scores
         .iter()

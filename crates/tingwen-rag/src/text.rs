@@ -82,7 +82,9 @@ pub(crate) fn split_answer_sentences(text: &str) -> Vec<String> {
         current.push(c);
         let is_end = matches!(c, '。' | '！' | '？' | '!' | '?' | '\n' | '；')
             || (c == '.'
-                && chars.get(i + 1).is_none_or(|n| n.is_whitespace() || *n == '['));
+                && chars
+                    .get(i + 1)
+                    .is_none_or(|n| n.is_whitespace() || *n == '['));
         if is_end {
             // Pull following citation markers (and spaces before them) into this sentence.
             let mut j = i + 1;
@@ -160,15 +162,26 @@ mod tests {
     #[test]
     fn splits_sentences_keeping_markers() {
         let s = split_answer_sentences("他说A。[1] 然后B！[2][3]Final. Next [4] one.");
-        assert_eq!(s, vec!["他说A。[1]", "然后B！[2][3]", "Final.", "Next [4] one."]);
+        assert_eq!(
+            s,
+            vec!["他说A。[1]", "然后B！[2][3]", "Final.", "Next [4] one."]
+        );
     }
 
     #[test]
     fn evidence_matching_ignores_whitespace_and_accepts_cut_pieces() {
         let text = "我们 算是正好是两年零六个月 我们做第二期";
         assert!(contains_evidence(text, "两年零六个月我们做第二期", 0.6));
-        assert!(contains_evidence("……两年零六个月", "两年零六个月 我们做第二期", 0.5));
-        assert!(!contains_evidence("……两年零六个月", "两年零六个月 我们做第二期", 0.9));
+        assert!(contains_evidence(
+            "……两年零六个月",
+            "两年零六个月 我们做第二期",
+            0.5
+        ));
+        assert!(!contains_evidence(
+            "……两年零六个月",
+            "两年零六个月 我们做第二期",
+            0.9
+        ));
         assert!(!contains_evidence("完全无关", "两年零六个月", 0.6));
     }
 

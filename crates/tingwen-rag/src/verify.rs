@@ -151,7 +151,8 @@ pub(crate) fn verify_generated(
                 .filter(|n| !valid.contains(n))
                 .map(|n| format!("[{n}]"))
                 .collect();
-            v.repairs.push(format!("removed out-of-range citation {}", bad.join("")));
+            v.repairs
+                .push(format!("removed out-of-range citation {}", bad.join("")));
         }
         let Some(pos) = claim_indices.iter().position(|&c| c == i) else {
             // Not a claim (a heading, or "the transcripts do not say"): keep as is.
@@ -171,7 +172,8 @@ pub(crate) fn verify_generated(
             .collect();
         let final_numbers = if !supporting.is_empty() {
             if supporting.len() < valid.len() {
-                v.repairs.push(format!("dropped citations that do not support: {claim}"));
+                v.repairs
+                    .push(format!("dropped citations that do not support: {claim}"));
             }
             supporting
         } else {
@@ -203,7 +205,11 @@ pub(crate) fn verify_generated(
     }
     v.cited.sort_unstable();
     v.cited.dedup();
-    let joiner = if language.answer_language() == Language::En { " " } else { "" };
+    let joiner = if language.answer_language() == Language::En {
+        " "
+    } else {
+        ""
+    };
     v.text = out_sentences.join(joiner);
 
     let answer_han = answer.chars().filter(|c| is_han(*c)).count();
@@ -250,9 +256,18 @@ mod tests {
 
     #[test]
     fn markers_in_many_forms_are_parsed() {
-        assert_eq!(strip_markers("A说了B。[1]"), ("A说了B。".to_string(), vec![1]));
-        assert_eq!(strip_markers("x [1, 2] y【3】［4］"), ("x  y".to_string(), vec![1, 2, 3, 4]));
-        assert_eq!(strip_markers("[note] kept"), ("[note] kept".to_string(), vec![]));
+        assert_eq!(
+            strip_markers("A说了B。[1]"),
+            ("A说了B。".to_string(), vec![1])
+        );
+        assert_eq!(
+            strip_markers("x [1, 2] y【3】［4］"),
+            ("x  y".to_string(), vec![1, 2, 3, 4])
+        );
+        assert_eq!(
+            strip_markers("[note] kept"),
+            ("[note] kept".to_string(), vec![])
+        );
         assert_eq!(strip_markers("a[2][3]"), ("a".to_string(), vec![2, 3]));
     }
 
