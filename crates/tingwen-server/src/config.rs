@@ -12,6 +12,10 @@ pub struct ServerConfig {
     pub api_key: Option<String>,
     /// Largest JSON body for search, ask and chat requests.
     pub max_json_body_bytes: usize,
+    /// Largest JSON body for `/v1/chat/completions`: chat tools resend the
+    /// whole conversation, so it is larger; the question itself is still
+    /// bounded by `max_question_chars`.
+    pub max_chat_body_bytes: usize,
     /// Largest JSON body for `/v1/embeddings` (it carries many texts).
     pub max_embedding_body_bytes: usize,
     /// Largest uploaded transcript.
@@ -46,6 +50,7 @@ impl Default for ServerConfig {
         ServerConfig {
             api_key: None,
             max_json_body_bytes: 16 * 1024,
+            max_chat_body_bytes: 256 * 1024,
             max_embedding_body_bytes: 1024 * 1024,
             max_upload_bytes: 50 * 1024 * 1024,
             max_question_chars: 2000,
@@ -69,6 +74,7 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("max_json_body_bytes", &self.max_json_body_bytes)
+            .field("max_chat_body_bytes", &self.max_chat_body_bytes)
             .field("max_embedding_body_bytes", &self.max_embedding_body_bytes)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("max_question_chars", &self.max_question_chars)

@@ -338,7 +338,7 @@ impl AppService for FakeService {
             .iter()
             .map(|text| {
                 // Byte histogram folded into FAKE_DIM buckets, unit length.
-                let mut vector = vec![0.0f32; FAKE_DIM];
+                let mut vector = [0.0f32; FAKE_DIM];
                 for byte in text.bytes() {
                     vector[usize::from(byte) % FAKE_DIM] += 1.0;
                 }

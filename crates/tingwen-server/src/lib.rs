@@ -145,10 +145,7 @@ impl Drop for GenerationSlot {
 const INDEX_HTML: &str = include_str!("ui/index.html");
 
 async fn index_page() -> impl IntoResponse {
-    (
-        [(header::CACHE_CONTROL, "no-cache")],
-        Html(INDEX_HTML),
-    )
+    ([(header::CACHE_CONTROL, "no-cache")], Html(INDEX_HTML))
 }
 
 async fn mcp_placeholder() -> ApiError {
@@ -158,6 +155,7 @@ async fn mcp_placeholder() -> ApiError {
 /// All routes, with auth, limits, timeouts and metrics applied.
 pub fn router(state: AppState) -> Router {
     let json_limit = DefaultBodyLimit::max(state.config.max_json_body_bytes);
+    let chat_limit = DefaultBodyLimit::max(state.config.max_chat_body_bytes);
     let embedding_limit = DefaultBodyLimit::max(state.config.max_embedding_body_bytes);
     let upload_limit = DefaultBodyLimit::max(state.config.max_upload_bytes);
 
@@ -166,7 +164,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/ask", post(api::ask).layer(json_limit))
         .route(
             "/api/documents",
-            get(api::list_documents).post(api::upload_document).layer(upload_limit),
+            get(api::list_documents)
+                .post(api::upload_document)
+                .layer(upload_limit),
         )
         .route("/api/documents/{doc_id}", delete(api::delete_document))
         .route("/api/passage", get(api::passage))
@@ -177,9 +177,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(openai::models))
         .route(
             "/v1/chat/completions",
-            post(openai::chat_completions).layer(json_limit),
+            post(openai::chat_completions).layer(chat_limit),
         )
-        .route("/v1/embeddings", post(openai::embeddings).layer(embedding_limit));
+        .route(
+            "/v1/embeddings",
+            post(openai::embeddings).layer(embedding_limit),
+        );
 
     // ---- Web UI (`/`) -------------------------------------------------------
     // A single embedded HTML page; the web UI work replaces src/ui/index.html.

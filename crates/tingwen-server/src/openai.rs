@@ -182,7 +182,7 @@ pub(crate) async fn chat_completions(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body: ChatBody = parse_json(body, state.config.max_json_body_bytes)?;
+    let body: ChatBody = parse_json(body, state.config.max_chat_body_bytes)?;
     let model = check_chat_model(&state, body.model.as_deref())?;
     let stream = body.stream;
     let request = to_ask_request(body, &state)?;

@@ -1,4 +1,5 @@
 //! In-process tests of every route against the fake service.
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -731,7 +732,7 @@ async fn passages_come_with_context() {
             StatusCode::BAD_REQUEST,
         ),
         (
-            format!("/api/passage?doc_id=waymo.md&start=0&end=999999"),
+            "/api/passage?doc_id=waymo.md&start=0&end=999999".to_owned(),
             StatusCode::BAD_REQUEST,
         ),
         (
@@ -1018,6 +1019,11 @@ async fn malformed_chat_requests_get_openai_errors() {
         ),
         (
             json!({"model": "tingwen-fake", "messages": [{"role": "user", "content": "x".repeat(20_000)}]}),
+            StatusCode::BAD_REQUEST,
+            "question_too_long",
+        ),
+        (
+            json!({"model": "tingwen-fake", "messages": [{"role": "user", "content": "问".repeat(700_000)}]}),
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
         ),
