@@ -211,7 +211,11 @@ mod tests {
             .unwrap();
         assert!(matches!(
             cli.command,
-            Command::Ask { json: true, mode: ModeArg::Extractive, .. }
+            Command::Ask {
+                json: true,
+                mode: ModeArg::Extractive,
+                ..
+            }
         ));
     }
 }

@@ -66,7 +66,10 @@ impl std::fmt::Debug for Config {
             .field("chat_model", &self.chat_model)
             .field("addr", &self.addr)
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
-            .field("max_concurrent_generations", &self.max_concurrent_generations)
+            .field(
+                "max_concurrent_generations",
+                &self.max_concurrent_generations,
+            )
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("default_k", &self.default_k)
             .finish()
@@ -101,11 +104,14 @@ impl Config {
             .addr
             .or(file.addr)
             .unwrap_or_else(|| DEFAULT_ADDR.to_string());
-        let addr: SocketAddr = addr_text
-            .parse()
-            .with_context(|| format!("invalid address {addr_text:?} (expected e.g. 127.0.0.1:8080)"))?;
+        let addr: SocketAddr = addr_text.parse().with_context(|| {
+            format!("invalid address {addr_text:?} (expected e.g. 127.0.0.1:8080)")
+        })?;
         let default_k = over.default_k.or(file.default_k).unwrap_or(8);
-        anyhow::ensure!((1..=100).contains(&default_k), "default k must be between 1 and 100");
+        anyhow::ensure!(
+            (1..=100).contains(&default_k),
+            "default k must be between 1 and 100"
+        );
         Ok(Config {
             data_dir: over
                 .data_dir
