@@ -36,6 +36,13 @@ fn crash_doc(n: usize) -> Fixture {
     )
 }
 
+/// The doc id in a child's announcement (the test harness may print its own
+/// text on the same line first).
+fn announced(line: &str) -> Option<&str> {
+    line.find("COMMITTED ")
+        .map(|i| line[i + "COMMITTED ".len()..].trim())
+}
+
 /// The child: ingest forever, announcing each committed document.
 #[test]
 fn crash_child_ingest_loop() {
@@ -88,7 +95,7 @@ fn killed_ingest_leaves_committed_documents() {
         let mut seen = 0;
         while seen < wait_commits {
             let line = lines.next().expect("child exited early").unwrap();
-            if let Some(id) = line.strip_prefix("COMMITTED ") {
+            if let Some(id) = announced(&line) {
                 committed.insert(id.to_string());
                 seen += 1;
                 next += 1;
@@ -99,7 +106,7 @@ fn killed_ingest_leaves_committed_documents() {
         child.wait().unwrap();
         // Announcements already written before the kill still count.
         for line in lines.map_while(Result::ok) {
-            if let Some(id) = line.strip_prefix("COMMITTED ") {
+            if let Some(id) = announced(&line) {
                 committed.insert(id.to_string());
                 next += 1;
             }
