@@ -90,7 +90,7 @@ pub(crate) fn vector_to_blob(v: &[f32]) -> Vec<u8> {
 }
 
 pub(crate) fn blob_to_vector(blob: &[u8]) -> Result<Vec<f32>, IndexError> {
-    if blob.len() % 4 != 0 {
+    if !blob.len().is_multiple_of(4) {
         return Err(IndexError::Corrupt(format!(
             "vector blob of {} bytes",
             blob.len()

@@ -110,6 +110,7 @@ impl TokenStream for PrecomputedTokenStream {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

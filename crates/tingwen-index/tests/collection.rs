@@ -1,5 +1,7 @@
 //! Collection behaviour on small synthetic documents with toy vectors.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod common;
 
 use common::*;

@@ -2,6 +2,8 @@
 //! loop and is killed with SIGKILL; the collection must open, pass the
 //! integrity check and hold exactly the documents committed before the kill.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -1,6 +1,8 @@
 //! Approximate (graph) search against exact search on random unit vectors,
 //! at the default graph settings.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use rand::{Rng, SeedableRng};
 use tingwen_index::dense::{exact_top_k, normalize, DenseGraph, GraphParams};
 

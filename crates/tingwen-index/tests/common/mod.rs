@@ -1,5 +1,5 @@
 //! Synthetic documents and a toy deterministic "embedding" for tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)] // shared by several test binaries; tests may unwrap
 
 use std::path::Path;
 
@@ -21,7 +21,7 @@ pub fn open(dir: &Path) -> Collection {
 
 /// Bag of hashed characters, unit length: texts sharing characters are close.
 pub fn embed(text: &str) -> Vec<f32> {
-    let mut v = vec![0.0f32; DIM];
+    let mut v = [0.0f32; DIM];
     for c in text.chars().filter(|c| c.is_alphanumeric()) {
         let h = (c as u32).wrapping_mul(2_654_435_761);
         v[(h % DIM as u32) as usize] += 1.0;
