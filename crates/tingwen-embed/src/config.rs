@@ -90,7 +90,7 @@ impl ModelConfig {
         self.family()?;
         if self.hidden_size == 0
             || self.num_attention_heads == 0
-            || self.hidden_size % self.num_attention_heads != 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
         {
             return Err(bad(format!(
                 "hidden_size {} is not a positive multiple of num_attention_heads {}",

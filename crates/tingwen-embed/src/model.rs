@@ -98,7 +98,7 @@ fn quantize(weight: &Tensor, precision: Precision) -> Result<Option<QTensor>, Em
         return Ok(None);
     };
     let cols = weight.dim(D::Minus1)?;
-    if cols % dtype.block_size() != 0 {
+    if !cols.is_multiple_of(dtype.block_size()) {
         tracing::warn!(
             "keeping a {:?} matrix in f32: {cols} columns do not split into {}-blocks",
             weight.dims(),

@@ -247,6 +247,7 @@ pub(crate) fn normalize(vector: &mut [f32]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::sync::{Arc, Barrier, Mutex};
@@ -308,7 +309,8 @@ mod tests {
         assert!((out[0][0] - d).abs() < 1e-6 && (out[0][1] - d).abs() < 1e-6);
         let combined = combine_windows(&[vec![3.0, 0.0], vec![0.0, 1.0]], &[1, 3]);
         assert!(
-            (combined[0] - 0.707_106_8).abs() < 1e-5 && (combined[1] - 0.707_106_8).abs() < 1e-5
+            (combined[0] - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-5
+                && (combined[1] - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-5
         );
     }
 

@@ -7,6 +7,7 @@
 //!
 //! Needs `models/multilingual-e5-small` (`scripts/fetch-models.sh`); set
 //! `TINGWEN_SKIP_MODEL_TESTS=1` to skip.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 

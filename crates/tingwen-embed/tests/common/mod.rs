@@ -1,5 +1,6 @@
 //! A tiny random BERT / XLM-R model written to a temp dir, and a plain-loop
 //! reference forward pass to check the candle encoder against.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::collections::HashMap;
