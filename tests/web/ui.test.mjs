@@ -209,7 +209,7 @@ try {
     }));
     assert(layout.scroll <= layout.width, `page is ${layout.scroll}px wide on a ${layout.width}px screen`);
     assert(layout.docsTop > layout.askBottom, 'documents panel is not below the ask panel');
-    await page.screenshot({ path: join(artifacts, 'ui-mobile.png'), fullPage: true });
+    await page.screenshot({ path: join(artifacts, 'ui-mobile.png') });
   });
 
   await check('no JavaScript errors on the page', async () => {
