@@ -115,6 +115,9 @@ fn ask_events(item: StreamItem) -> Vec<axum::response::sse::Event> {
         StreamItem::Event(AskEvent::Delta(text)) => {
             vec![json_event(Some("delta"), &json!({ "text": text }))]
         }
+        StreamItem::Event(AskEvent::Restart { reason }) => {
+            vec![json_event(Some("restart"), &json!({ "reason": reason }))]
+        }
         StreamItem::Finished(Ok(answer)) => vec![
             json_event(Some("citations"), &json!({ "citations": answer.citations })),
             json_event(Some("done"), &answer),

@@ -36,7 +36,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use axum::routing::{any, delete, get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -148,10 +148,6 @@ async fn index_page() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-cache")], Html(INDEX_HTML))
 }
 
-async fn mcp_placeholder() -> ApiError {
-    ApiError::NotImplemented("/mcp")
-}
-
 /// All routes, with auth, limits, timeouts and metrics applied.
 pub fn router(state: AppState) -> Router {
     let json_limit = DefaultBodyLimit::max(state.config.max_json_body_bytes);
@@ -189,10 +185,9 @@ pub fn router(state: AppState) -> Router {
     let ui = Router::new().route("/", get(index_page));
 
     // ---- MCP (`/mcp`) -------------------------------------------------------
-    // The rmcp streamable-HTTP service mounts here, e.g.
-    // `Router::new().nest_service("/mcp", mcp_service)`; until then /mcp
-    // answers 501. It sits inside the auth layer like every other route.
-    let mcp = Router::new().route("/mcp", any(mcp_placeholder));
+    // The rmcp streamable-HTTP service, inside the auth layer like every
+    // other route.
+    let mcp = mcp::mcp_router(state.service.clone());
 
     Router::new()
         .merge(api)

@@ -267,6 +267,9 @@ impl ChunkWriter {
         match item {
             // Sources are listed after the answer, once verified.
             StreamItem::Event(AskEvent::Sources(_)) => self.opening(&mut events),
+            // Chat clients cannot un-show text; the verified answer is
+            // appended when the stream finishes (see below).
+            StreamItem::Event(AskEvent::Restart { .. }) => self.opening(&mut events),
             StreamItem::Event(AskEvent::Delta(text)) => {
                 self.opening(&mut events);
                 self.streamed.push_str(&text);

@@ -49,6 +49,12 @@ pub enum AskEvent {
     Sources(Vec<Citation>),
     /// A piece of answer text (whole UTF-8 characters), as generated.
     Delta(String),
+    /// Discard the text streamed so far: verification rejected it and a
+    /// replacement answer follows as new deltas.
+    Restart {
+        /// Why the streamed text was rejected.
+        reason: String,
+    },
 }
 
 /// A stored document as listed by `GET /api/documents`.

@@ -204,7 +204,7 @@ impl AppService for App {
         let mut forward = |event: tingwen_rag::AskEvent| match event {
             tingwen_rag::AskEvent::Sources(citations) => on_event(AskEvent::Sources(citations)),
             tingwen_rag::AskEvent::Delta(text) => on_event(AskEvent::Delta(text)),
-            tingwen_rag::AskEvent::Restart { .. } => true,
+            tingwen_rag::AskEvent::Restart { reason } => on_event(AskEvent::Restart { reason }),
             // The verified answer is the return value.
             tingwen_rag::AskEvent::Done(_) => true,
         };
