@@ -161,6 +161,9 @@ function parseMultipart(body, contentType) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Text of the rejected draft the mock streams before `restart`. */
+export const DRAFT_MARKER = '(draft that verification rejects) ';
+
 function sse(res, event, data) {
   res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 }
@@ -248,6 +251,11 @@ async function handle(req, res) {
     // The same events as tingwen-server's /api/ask stream.
     sse(res, 'sources', { sources: answer.citations });
     // Stream the answer a few characters at a time, like a generator would.
+    // A draft that "verification" rejects, as tingwen-server streams when a
+    // generated answer is replaced: the page must drop it on `restart`.
+    sse(res, 'delta', { text: DRAFT_MARKER });
+    await sleep(15);
+    sse(res, 'restart', { reason: 'mock verification rejected the draft' });
     const chars = [...answer.answer];
     const step = Math.max(6, Math.ceil(chars.length / 60));
     for (let i = 0; i < chars.length; i += step) {

@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, mkdirSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startMockServer } from './mock-server.mjs';
+import { DRAFT_MARKER, startMockServer } from './mock-server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
@@ -84,7 +84,15 @@ async function askQuestion(text) {
   await page.fill('#question', text);
   // A marker the page replaces as soon as it starts asking, so a stale
   // "done" from the previous answer cannot satisfy the wait below.
-  await page.evaluate(() => { document.getElementById('answer').dataset.state = 'submitted'; });
+  await page.evaluate(() => {
+    const answer = document.getElementById('answer');
+    answer.dataset.state = 'submitted';
+    // Every text the answer shows while streaming, for the restart check.
+    window.__answerTexts = [];
+    window.__answerObserver?.disconnect();
+    window.__answerObserver = new MutationObserver(() => window.__answerTexts.push(answer.textContent.trim()));
+    window.__answerObserver.observe(answer, { childList: true, subtree: true, characterData: true });
+  });
   await page.press('#question', 'Enter');
   await page.waitForSelector('#answer[data-state="done"], #answer[data-state="error"]', { timeout: answerTimeout });
   const state = await page.getAttribute('#answer', 'data-state');
@@ -121,6 +129,9 @@ try {
     assert(askResponses.at(-1)?.includes('text/event-stream'), `/api/ask answered with ${askResponses.at(-1)}, not SSE`);
     const answer = (await page.textContent('#answer')).trim();
     assert(answer.length > 0, 'answer text is empty');
+    const keptDraft = await page.evaluate((marker) => window.__answerTexts.some(
+      (text) => text.includes(marker) && text.length > marker.length), DRAFT_MARKER.trim());
+    assert(!keptDraft, 'text streamed before a `restart` event was kept and appended to');
     assert((await page.getAttribute('html', 'lang')) === 'zh-CN', 'UI language did not follow the Chinese question');
     assert((await page.textContent('#answer-heading')) === '回答', 'answer heading is not in Chinese');
     const cites = await page.$$('#answer .cite');
