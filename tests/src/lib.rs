@@ -92,6 +92,32 @@ pub fn demo_collection() -> Result<&'static Path> {
     }
 }
 
+/// A private copy of the demo collection, for a process that opens it (a
+/// server, a CLI command) or a test that changes it. The ingested original is
+/// never opened again, so concurrent tests cannot race on one SQLite/tantivy
+/// directory from two processes.
+pub fn copy_of_demo_collection() -> Result<tempfile::TempDir> {
+    let original = demo_collection()?;
+    let copy = tempfile::tempdir()?;
+    copy_dir(original, copy.path())?;
+    Ok(copy)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// A running `tingwen serve`, killed on drop.
 pub struct Server {
     child: Child,

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use tingwen_e2e::{demo_collection, python, repo_root, run_ok, tingwen, Server};
+use tingwen_e2e::{copy_of_demo_collection, python, repo_root, run_ok, tingwen, Server};
 
 fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
@@ -46,19 +46,25 @@ fn assert_exact_span(item: &Value) -> Result<()> {
     Ok(())
 }
 
+/// One server over a copy of the demo collection, shared by the read-only tests.
 fn shared_server() -> Result<&'static Server> {
-    static SERVER: std::sync::OnceLock<std::result::Result<Server, String>> =
-        std::sync::OnceLock::new();
-    let server = SERVER.get_or_init(|| {
-        let dir = demo_collection().map_err(|e| format!("{e:#}"))?;
-        Server::start(dir, &[]).map_err(|e| format!("{e:#}"))
+    type Shared = std::result::Result<(Server, tempfile::TempDir), String>;
+    static SERVER: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+    let shared = SERVER.get_or_init(|| {
+        let dir = copy_of_demo_collection().map_err(|e| format!("{e:#}"))?;
+        let server = Server::start(dir.path(), &[]).map_err(|e| format!("{e:#}"))?;
+        Ok((server, dir))
     });
-    server.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+    shared
+        .as_ref()
+        .map(|(server, _)| server)
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[test]
 fn cli_ingest_is_idempotent_and_search_ask_print_api_json() -> Result<()> {
-    let dir = demo_collection()?;
+    let copy = copy_of_demo_collection()?;
+    let dir = copy.path();
     let data = repo_root().join("data");
     let again = run_ok(dir, &["ingest", &data.to_string_lossy()])?;
     let summary = String::from_utf8_lossy(&again.stdout);
@@ -386,7 +392,8 @@ fn openai_python_client_and_curl_streaming() -> Result<()> {
 #[test]
 fn mcp_python_sdk_over_http_and_stdio() -> Result<()> {
     let server = shared_server()?;
-    let dir = demo_collection()?;
+    let copy = copy_of_demo_collection()?;
+    let dir = copy.path();
     let bin = tingwen_e2e::tingwen_bin()?;
     let stdio_cmd = format!(
         "{} --data-dir {} --models-dir {} --chat-model none mcp",
@@ -407,7 +414,9 @@ fn mcp_python_sdk_over_http_and_stdio() -> Result<()> {
 /// The web page in a real browser (Debian chromium via playwright-core).
 #[test]
 fn web_ui_in_chromium() -> Result<()> {
-    let server = shared_server()?;
+    // Its own server: the page test uploads and deletes a document.
+    let copy = copy_of_demo_collection()?;
+    let server = Server::start(copy.path(), &[])?;
     let web = repo_root().join("tests/web");
     anyhow::ensure!(
         web.join("node_modules/playwright-core").exists(),

@@ -74,12 +74,18 @@ mod tests {
 
     #[test]
     fn detects_scripts() {
-        assert_eq!(detect_language("旧金山停电那天Waymo为什么停在路口？"), Language::Zh);
+        assert_eq!(
+            detect_language("旧金山停电那天Waymo为什么停在路口？"),
+            Language::Zh
+        );
         assert_eq!(
             detect_language("What did the guest say about Meta's strategy?"),
             Language::En
         );
-        assert_eq!(detect_language("What did 张璐 say about Meta?"), Language::En);
+        assert_eq!(
+            detect_language("What did 张璐 say about Meta?"),
+            Language::En
+        );
         assert_eq!(detect_language(""), Language::En);
         assert_eq!(Language::Mixed.answer_language(), Language::Zh);
     }

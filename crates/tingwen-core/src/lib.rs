@@ -14,11 +14,10 @@ mod types;
 pub use error::{CoreError, CoreResult};
 pub use language::{detect_language, Language};
 pub use traits::{
-    ChatMessage, ChatRole, EmbedKind, Embedder, FinishReason, GenerationOutput,
-    GenerationRequest, Generator, Retriever, SamplingParams, SearchFilter, SearchMode,
-    SearchQuery, SentenceSpan, TokenSink,
+    ChatMessage, ChatRole, EmbedKind, Embedder, FinishReason, GenerationOutput, GenerationRequest,
+    Generator, Retriever, SamplingParams, SearchFilter, SearchMode, SearchQuery, SentenceSpan,
+    TokenSink,
 };
 pub use types::{
-    Answer, AnswerMode, Chunk, Citation, Document, DocumentMeta, Hit, SourceFormat, Span,
-    TimeRange,
+    Answer, AnswerMode, Chunk, Citation, Document, DocumentMeta, Hit, SourceFormat, Span, TimeRange,
 };

@@ -273,10 +273,20 @@ mod tests {
 
     #[test]
     fn clock_formatting() {
-        let t = TimeRange { start: 754.9, end: 3725.0 };
+        let t = TimeRange {
+            start: 754.9,
+            end: 3725.0,
+        };
         assert_eq!(t.format_start(), "12:34");
         assert_eq!(t.format_range(), "12:34–1:02:05");
-        assert_eq!(TimeRange { start: f64::NAN, end: 0.0 }.format_start(), "0:00");
+        assert_eq!(
+            TimeRange {
+                start: f64::NAN,
+                end: 0.0
+            }
+            .format_start(),
+            "0:00"
+        );
     }
 
     #[test]

@@ -76,8 +76,13 @@ impl App {
             Arc::new(Collection::open(&config.data_dir, spec).with_context(|| {
                 format!("opening the collection in {}", config.data_dir.display())
             })?);
+        // Small local chat models on CPU process prompts at a few hundred
+        // tokens/s: a 1.5k-token source budget keeps a generated answer
+        // within the request timeout on two cores.
         let engine_config = EngineConfig {
             default_k: config.default_k.min(EngineConfig::default().max_k),
+            context_budget_tokens: 1536,
+            answer_max_tokens: 256,
             ..EngineConfig::default()
         };
         let engine = Engine::new(
