@@ -124,7 +124,14 @@ fn f32_vectors_and_ids_match_the_engine() {
 #[test]
 fn quantized_vectors_stay_close_to_the_engine_and_to_f32() {
     let Some(dir) = model_dir() else { return };
-    let items = fixture();
+    // Every third single-window item: the full fixture is checked on the f32
+    // path above; this keeps the suite's run time down (5 encodings here).
+    let items: Vec<Item> = fixture()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, item)| i % 3 == 0 && item.ids.len() <= 512)
+        .map(|(_, item)| item)
+        .collect();
     let f32_encoder = TextEncoder::load(&dir, EncoderOptions::default()).unwrap();
     let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
     let f32_vectors = f32_encoder.embed(&texts, EmbedKind::Passage).unwrap();
