@@ -28,4 +28,4 @@ lint:
 
 # Every test of the workspace: unit, real-model and end-to-end tiers.
 test: models python-deps lint
-	cargo test --workspace
+	cargo test --workspace --no-fail-fast

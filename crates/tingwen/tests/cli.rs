@@ -60,7 +60,7 @@ fn ingest_of_missing_path_fails_clearly() {
 #[test]
 fn invalid_k_is_rejected_before_loading_models() {
     let output = tingwen()
-        .args(["--k", "0", "documents", "list"])
+        .args(["--default-k", "0", "documents", "list"])
         .output()
         .unwrap();
     assert!(!output.status.success());
