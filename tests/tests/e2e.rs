@@ -52,7 +52,10 @@ fn shared_server() -> Result<&'static Server> {
     static SERVER: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
     let shared = SERVER.get_or_init(|| {
         let dir = copy_of_demo_collection().map_err(|e| format!("{e:#}"))?;
-        let server = Server::start(dir.path(), &[]).map_err(|e| format!("{e:#}"))?;
+        // Generation with a small CPU model takes tens of seconds per answer;
+        // leave room for two queued behind each other.
+        let server = Server::start(dir.path(), &["--request-timeout-secs", "400"])
+            .map_err(|e| format!("{e:#}"))?;
         Ok((server, dir))
     });
     shared
@@ -414,9 +417,11 @@ fn mcp_python_sdk_over_http_and_stdio() -> Result<()> {
 /// The web page in a real browser (Debian chromium via playwright-core).
 #[test]
 fn web_ui_in_chromium() -> Result<()> {
-    // Its own server: the page test uploads and deletes a document.
+    // Its own server (the page test uploads and deletes a document), without
+    // a chat model so "auto" answers extractively: the page's behaviour is
+    // under test here, generation is covered by the OpenAI tests.
     let copy = copy_of_demo_collection()?;
-    let server = Server::start(copy.path(), &[])?;
+    let server = Server::start(copy.path(), &["--chat-model", "none"])?;
     let web = repo_root().join("tests/web");
     anyhow::ensure!(
         web.join("node_modules/playwright-core").exists(),
