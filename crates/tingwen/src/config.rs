@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 /// Settings that may come from the config file. Every field is optional; a
 /// missing one falls back to the flag/env value or the built-in default.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
@@ -83,19 +83,9 @@ pub const DEFAULT_EMBED_MODEL: &str = "multilingual-e5-small";
 pub const DEFAULT_CHAT_MODEL: &str = "smollm2-135m-instruct";
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
-/// Values given on the command line or in the environment (clap fills these).
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub data_dir: Option<PathBuf>,
-    pub models_dir: Option<PathBuf>,
-    pub embed_model: Option<String>,
-    pub chat_model: Option<String>,
-    pub addr: Option<String>,
-    pub api_key: Option<String>,
-    pub max_concurrent_generations: Option<usize>,
-    pub request_timeout_secs: Option<u64>,
-    pub default_k: Option<usize>,
-}
+/// Values given on the command line or in the environment (clap fills
+/// these): the same optional settings as the file, taking precedence over it.
+pub type Overrides = FileConfig;
 
 impl Config {
     /// Merges flags/env over the file over the defaults.
