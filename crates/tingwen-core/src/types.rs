@@ -225,6 +225,24 @@ pub struct Citation {
     pub url: Option<String>,
 }
 
+impl Citation {
+    /// Citation `n` for a search hit, with the link to give it (if any).
+    pub fn from_hit(n: usize, hit: &Hit, url: Option<String>) -> Citation {
+        Citation {
+            n,
+            doc_id: hit.doc_id.clone(),
+            title: hit.title.clone(),
+            text: hit.text.clone(),
+            start: hit.start,
+            end: hit.end,
+            speaker: hit.speaker.clone(),
+            section: hit.section.clone(),
+            time: hit.time,
+            url,
+        }
+    }
+}
+
 /// How an answer was (or should be) produced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

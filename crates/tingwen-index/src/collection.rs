@@ -651,14 +651,7 @@ impl Collection {
     /// Removes a document from every structure; false when it was not stored.
     pub fn delete_document(&self, doc_id: &str) -> Result<bool, IndexError> {
         let mut conn = self.writer.lock();
-        let key: Option<i64> = conn
-            .query_row(
-                "SELECT id FROM documents WHERE doc_id = ?1",
-                [doc_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(key) = key else {
+        let Some(key) = store::document_key(&conn, doc_id)? else {
             return Ok(false);
         };
         let tx = conn.transaction()?;
@@ -1334,14 +1327,7 @@ impl Retriever for Collection {
 
     fn sentences(&self, doc_id: &str, start: usize, end: usize) -> CoreResult<Vec<SentenceSpan>> {
         let found = self.with_reader(|conn| {
-            let key: Option<i64> = conn
-                .query_row(
-                    "SELECT id FROM documents WHERE doc_id = ?1",
-                    [doc_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(key) = key else {
+            let Some(key) = store::document_key(conn, doc_id)? else {
                 return Ok(None);
             };
             let Some((_, _, window)) = store::title_and_slice(conn, key, Span::new(start, end))?

@@ -85,6 +85,17 @@ pub(crate) fn generation(conn: &Connection) -> Result<u64, IndexError> {
     }
 }
 
+/// The row id of a stored document, `None` when there is none of that id.
+pub(crate) fn document_key(conn: &Connection, doc_id: &str) -> Result<Option<i64>, IndexError> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM documents WHERE doc_id = ?1",
+            [doc_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 pub(crate) fn vector_to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }

@@ -5,18 +5,8 @@ use tingwen_core::{Citation, Hit};
 /// Builds citation `n` for a passage, linking to the document's URL (with a
 /// time offset for video pages when the passage has a time).
 pub(crate) fn citation_from_hit(n: usize, hit: &Hit, doc_url: Option<&str>) -> Citation {
-    Citation {
-        n,
-        doc_id: hit.doc_id.clone(),
-        title: hit.title.clone(),
-        text: hit.text.clone(),
-        start: hit.start,
-        end: hit.end,
-        speaker: hit.speaker.clone(),
-        section: hit.section.clone(),
-        time: hit.time,
-        url: doc_url.map(|u| link_with_time(u, hit.time.map(|t| t.start))),
-    }
+    let url = doc_url.map(|u| link_with_time(u, hit.time.map(|t| t.start)));
+    Citation::from_hit(n, hit, url)
 }
 
 /// Adds `t=SECONDS` to links of video sites that understand it.

@@ -190,18 +190,7 @@ impl AppService for FakeService {
         let citations: Vec<Citation> = hits
             .iter()
             .enumerate()
-            .map(|(index, hit)| Citation {
-                n: index + 1,
-                doc_id: hit.doc_id.clone(),
-                title: hit.title.clone(),
-                text: hit.text.clone(),
-                start: hit.start,
-                end: hit.end,
-                speaker: hit.speaker.clone(),
-                section: hit.section.clone(),
-                time: hit.time,
-                url: None,
-            })
+            .map(|(index, hit)| Citation::from_hit(index + 1, hit, None))
             .collect();
         let language = detect_language(&req.question).answer_language();
         let refused = citations.is_empty();
