@@ -226,16 +226,24 @@ fn a_full_queue_is_overloaded() {
         let model = Arc::clone(&model);
         std::thread::spawn(move || {
             let mut first = true;
-            model
-                .generate(&request(100, vec![]), &mut |_piece: &str| {
+            // With no queue, a request is accepted only while the worker
+            // waits for one; right after start-up it may not wait yet.
+            loop {
+                let result = model.generate(&request(100, vec![]), &mut |_piece: &str| {
                     if first {
                         first = false;
                         started_tx.send(()).unwrap();
                         release_rx.recv().unwrap();
                     }
                     true
-                })
-                .unwrap()
+                });
+                match result {
+                    Err(CoreError::Overloaded(_)) if first => {
+                        std::thread::sleep(std::time::Duration::from_millis(5))
+                    }
+                    other => break other.unwrap(),
+                }
+            }
         })
     };
     started_rx.recv().unwrap();
